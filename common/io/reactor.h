@@ -1,0 +1,147 @@
+// Reactor: one thread's event loop over io_uring (or the portable epoll + blocking-pool backend).
+//
+// Ownership and threading: a Reactor is created on, and afterwards used only from, the thread
+// that runs it (block_on / run). Every operation below must be started on that thread and its
+// coroutine is resumed on that thread. The only members callable from any thread are post() and
+// stop(). A partition, a connection or a file is owned by exactly one reactor (ARCHITECTURE.md §3).
+//
+// Backends: Create() probes io_uring and the opcodes Spool needs; if the ring cannot be set up
+// (old kernel, kernel.io_uring_disabled, seccomp) it logs one line and uses the portable backend.
+// SPOOL_IO_BACKEND=uring|posix in the environment (or ReactorOptions::backend) forces one; a
+// forced uring that fails the probe is an error, not a silent fallback. Operations the ring has
+// no opcode for in this liburing (ftruncate, directory listing) run on a small blocking-I/O pool
+// on both backends, never on the reactor thread.
+//
+// Results: every failure is a Status built by ErrnoStatus(), so ErrnoOf() gives the errno. Short
+// counts are resumed inside the reactor: read() returns fewer bytes only at end of file, write()
+// and send() complete only when every byte is written. recv() returns what one receive gave
+// (0 = the peer closed).
+//
+// Buffers passed as spans and sockaddrs must stay alive until the operation's Task completes.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "common/status.h"
+#include "common/task.h"
+
+namespace spool::io {
+
+enum class Backend { kUring, kPosix };
+std::string_view BackendName(Backend b);
+
+struct ReactorOptions {
+  // Unset: SPOOL_IO_BACKEND if set, else io_uring when the probe passes, else posix.
+  std::optional<Backend> backend;
+  unsigned ring_entries = 256;
+  unsigned blocking_threads = 2;
+};
+
+// Counters for tests and metrics. Read on the reactor thread.
+struct ReactorStats {
+  uint64_t submissions = 0;       // operations handed to the backend
+  uint64_t completions = 0;       // completions reaped
+  uint64_t reap_batches = 0;      // times the loop reaped one or more completions
+  uint64_t short_resumes = 0;     // short reads/writes/sends that were resubmitted
+};
+
+namespace detail {
+class IoBackend;  // internal: one implementation per backend (reactor_backend.h)
+}  // namespace detail
+
+class Reactor {
+ public:
+  static StatusOr<std::unique_ptr<Reactor>> Create(ReactorOptions options = {});
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  Backend backend() const;
+  const ReactorStats& stats() const;
+  // The reactor whose loop is running on this thread, or nullptr.
+  static Reactor* current();
+
+  // ---- files ----
+  Task<StatusOr<int>> open(std::string path, int flags, mode_t mode = 0644);
+  Task<StatusOr<size_t>> read(int fd, std::span<std::byte> buf, uint64_t offset);
+  Task<Status> write(int fd, std::span<const std::byte> buf, uint64_t offset);
+  Task<Status> fdatasync(int fd);
+  Task<Status> fsync(int fd);
+  // fallocate(2); mode is e.g. 0 or FALLOC_FL_KEEP_SIZE.
+  Task<Status> fallocate(int fd, int mode, uint64_t offset, uint64_t len);
+  Task<Status> ftruncate(int fd, uint64_t length);
+  Task<StatusOr<uint64_t>> file_size(int fd);
+  Task<Status> rename(std::string from, std::string to);
+  Task<Status> unlink(std::string path);
+  Task<Status> mkdir(std::string path, mode_t mode = 0755);
+  Task<Status> rmdir(std::string path);
+  // Names in a directory, without "." and "..", in no particular order.
+  Task<StatusOr<std::vector<std::string>>> list_dir(std::string path);
+  Task<Status> close(int fd);
+
+  // ---- sockets (fds are non-blocking or blocking; both work) ----
+  Task<StatusOr<int>> accept(int listen_fd);
+  Task<Status> connect(int fd, const sockaddr* addr, socklen_t addrlen);
+  Task<StatusOr<size_t>> recv(int fd, std::span<std::byte> buf);
+  Task<Status> send(int fd, std::span<const std::byte> buf);
+
+  // ---- time and scheduling ----
+  Task<void> sleep_for(std::chrono::nanoseconds d);
+  // Resumes `h` on this reactor's next loop turn. Reactor thread only.
+  void schedule(std::coroutine_handle<> h);
+  // Runs `task` to completion without an awaiter. Reactor thread only (or before run()).
+  void spawn(Task<void> task);
+  // Runs `fn` on the reactor thread. Any thread; wakes a sleeping loop.
+  void post(absl::AnyInvocable<void()> fn);
+  // Runs the loop on the calling thread until stop().
+  void run();
+  // Makes run() return after the current turn. Any thread.
+  void stop();
+
+  // Runs the loop on the calling thread until `task` completes and returns its result.
+  // Other spawned work keeps running while it waits. Not reentrant.
+  template <typename T>
+  T block_on(Task<T> task) {
+    bool done = false;
+    if constexpr (std::is_void_v<T>) {
+      Task<void> r = [](Task<void> t, bool* d) -> Task<void> {
+        co_await std::move(t);
+        *d = true;
+      }(std::move(task), &done);
+      schedule(r.handle());
+      RunUntil(done);
+    } else {
+      std::optional<T> out;
+      Task<void> r = [](Task<T> t, std::optional<T>* o, bool* d) -> Task<void> {
+        o->emplace(co_await std::move(t));
+        *d = true;
+      }(std::move(task), &out, &done);
+      schedule(r.handle());
+      RunUntil(done);
+      return std::move(*out);
+    }
+  }
+
+ private:
+  explicit Reactor(std::unique_ptr<detail::IoBackend> backend);
+  // Runs loop turns until `done` becomes true.
+  void RunUntil(const bool& done);
+
+  std::unique_ptr<detail::IoBackend> backend_;
+};
+
+}  // namespace spool::io

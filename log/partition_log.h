@@ -1,0 +1,138 @@
+// PartitionLog: one partition's append-only log of record batches, stored as a directory of
+// segments (log/FORMAT.md documents every file).
+//
+// Ownership and threading: a PartitionLog belongs to one reactor. Every member is called from
+// that reactor's thread (ARCHITECTURE.md §3: a partition is touched by exactly one reactor). The
+// FileSystem and Clock passed to Open() must outlive it.
+//
+// Appended, visible, durable:
+//   - append() validates the batch, assigns its offsets (stamping baseOffset in the caller's
+//     buffer, CRC untouched), and writes it to the active segment. When its Task completes the
+//     batch is *visible*: log_end_offset() includes it and read() returns it.
+//   - It is *durable* once wait_durable() for an offset at or past its last offset returns OK.
+//     With FlushPolicy::kGroupCommit (the default) one fdatasync covers every append written
+//     before it started, and waiters are released together. With FlushPolicy::kInterval the log
+//     fdatasyncs every flush_ms / flush_messages and wait_durable() waits for that flush.
+//   - After a crash, recovery keeps every durable batch and may keep later ones that happened to
+//     reach the disk whole; it never serves a torn or corrupt batch.
+//
+// Errors: a failed write fails that append (kResourceExhausted for ENOSPC, kDataLoss for EIO,
+// errno attached) and the log cuts the file back to the last good batch, so later appends work
+// once space returns. A failed fdatasync puts the log in a failed state (Linux may have dropped
+// the dirty pages, so a retry could lie): appends and wait_durable() then return
+// kFailedPrecondition until the log is closed and reopened, where recovery re-checks the files.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/io/file_system.h"
+#include "common/status.h"
+#include "common/strong_int.h"
+#include "common/task.h"
+
+namespace spool::log {
+
+enum class FlushPolicy {
+  kGroupCommit,  // durable by default: fdatasync as soon as someone waits, covering all before
+  kInterval,     // Kafka-like: fdatasync every flush_ms or flush_messages
+};
+
+// Per-partition settings. Names follow Kafka's topic configs.
+struct LogConfig {
+  uint64_t segment_bytes = 1ull << 30;            // segment.bytes
+  int64_t segment_ms = 7ll * 24 * 3600 * 1000;    // segment.ms
+  int64_t retention_ms = 7ll * 24 * 3600 * 1000;  // retention.ms, -1 = keep forever
+  int64_t retention_bytes = -1;                   // retention.bytes, -1 = no size limit
+  uint32_t index_interval_bytes = 4096;           // index.interval.bytes
+  uint32_t max_message_bytes = 1 << 20;           // max.message.bytes (whole batch)
+  FlushPolicy flush_policy = FlushPolicy::kGroupCommit;
+  int64_t flush_ms = 1000;         // flush.ms (kInterval only)
+  int64_t flush_messages = 10000;  // flush.messages (kInterval only)
+  uint64_t preallocate_bytes = 0;  // reserve this much disk for a new segment (0 = off)
+};
+
+struct AppendResult {
+  Offset base_offset;
+  Offset last_offset;
+};
+
+// One contiguous byte range of whole batches inside one segment file. `segment` keeps the file
+// open (even if retention deletes it meanwhile) for as long as the slice is held.
+struct ReadSlice {
+  std::shared_ptr<const void> segment;
+  io::File* file = nullptr;
+  uint64_t position = 0;
+  uint64_t length = 0;
+};
+
+struct ReadResult {
+  std::vector<ReadSlice> slices;  // in offset order, possibly across segments
+  uint64_t total_bytes = 0;
+  Offset next_offset;  // the offset after the last batch returned
+};
+
+struct LogStats {
+  uint64_t appends = 0;
+  uint64_t fdatasyncs = 0;
+  uint64_t batches_per_sync_max = 0;
+  size_t segments = 0;
+  uint64_t size_bytes = 0;
+};
+
+class PartitionLog {
+ public:
+  // Opens (or creates) the partition directory `dir` and recovers it: without a clean-shutdown
+  // marker every segment past the recovery point is scanned batch by batch and truncated at the
+  // first bad byte; missing or inconsistent indexes are rebuilt.
+  static Task<StatusOr<std::unique_ptr<PartitionLog>>> Open(io::FileSystem& fs, Clock& clock,
+                                                            std::string dir, LogConfig config);
+  virtual ~PartitionLog() = default;
+
+  // Appends one sealed batch (`batch` holds exactly one batch). Validates length, magic and CRC
+  // (kInvalidArgument / kDataLoss; nothing is written), enforces max_message_bytes
+  // (kOutOfRange), stamps the base offset into `batch`, and writes it. `batch` must stay alive
+  // until the Task completes. Concurrent appends are ordered by call order.
+  virtual Task<StatusOr<AppendResult>> append(std::span<std::byte> batch) = 0;
+
+  // Completes when every offset <= `offset` is durable (see the class comment).
+  virtual Task<Status> wait_durable(Offset offset) = 0;
+  // fdatasyncs everything appended so far.
+  virtual Task<Status> flush() = 0;
+
+  // Whole batches starting with the one that contains `from`, up to `max_bytes` (but always at
+  // least one batch if any is there, so a reader makes progress), stopping before `upper`
+  // (exclusive; pass log_end_offset() or a high watermark). kOutOfRange if `from` is below
+  // log_start_offset() or above log_end_offset().
+  virtual Task<StatusOr<ReadResult>> read(Offset from, size_t max_bytes, Offset upper) = 0;
+  // Copies the bytes of `result`'s slices into one buffer.
+  static Task<StatusOr<std::vector<std::byte>>> ReadAll(const ReadResult& result);
+
+  // The first offset whose record timestamp is >= `timestamp_ms`, or nullopt if none.
+  virtual Task<StatusOr<std::optional<Offset>>> offset_for_timestamp(int64_t timestamp_ms) = 0;
+
+  // Removes every batch with offsets >= `offset` (rounded down to the start of the batch that
+  // contains it). Waits for in-flight appends first.
+  virtual Task<Status> truncate_to(Offset offset) = 0;
+  // Deletes whole segments past retention_ms / retention_bytes (never the active segment) and
+  // advances the log start offset. Returns how many segments were deleted.
+  virtual Task<StatusOr<size_t>> apply_retention() = 0;
+  // Rolls a new active segment if the current one is past segment_bytes or segment_ms.
+  virtual Task<Status> maybe_roll() = 0;
+
+  // Flushes, writes the checkpoint and the clean-shutdown marker, closes the files.
+  virtual Task<Status> close() = 0;
+
+  virtual Offset log_start_offset() const = 0;
+  virtual Offset log_end_offset() const = 0;  // the next offset append() will assign
+  virtual Offset durable_end_offset() const = 0;  // every offset below it is durable
+  virtual LogStats stats() const = 0;
+};
+
+}  // namespace spool::log
