@@ -59,13 +59,16 @@ absl::StatusCode CodeForErrno(int err) {
 }  // namespace
 
 Status ErrnoStatus(int err, std::string_view what) {
-  Status st(CodeForErrno(err), absl::StrCat(what, ": ", std::strerror(err), " (errno ", err, ")"));
-  st.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(err)));
+  // Debian's abseil is built with its own string_view, hence the explicit conversions.
+  Status st(CodeForErrno(err), absl::StrCat(absl::string_view(what.data(), what.size()), ": ",
+                                            std::strerror(err), " (errno ", err, ")"));
+  st.SetPayload(absl::string_view(kErrnoPayload.data(), kErrnoPayload.size()),
+                absl::Cord(absl::StrCat(err)));
   return st;
 }
 
 int ErrnoOf(const Status& status) {
-  auto payload = status.GetPayload(kErrnoPayload);
+  auto payload = status.GetPayload(absl::string_view(kErrnoPayload.data(), kErrnoPayload.size()));
   if (!payload.has_value()) return 0;
   int err = 0;
   return absl::SimpleAtoi(std::string(*payload), &err) ? err : 0;

@@ -57,7 +57,8 @@ class CorruptionTest : public ::testing::Test {
         auto r = co_await (*opened)->append(batch);
         EXPECT_TRUE(r.ok()) << r.status();
       }
-      EXPECT_TRUE((co_await (*opened)->close()).ok());
+      Status closed = co_await (*opened)->close();
+      EXPECT_TRUE(closed.ok()) << closed;
     }());
     const std::string stem = log::SegmentStem(Offset(0));
     segment_ = Slurp(dir + "/" + stem + std::string(log::kLogSuffix));

@@ -176,7 +176,8 @@ TEST_F(LogFaultsTest, EioDuringFdatasyncFailsTheLogUntilReopened) {
     auto refused = co_await plog->append(next);
     EXPECT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
-    EXPECT_FALSE((co_await plog->wait_durable(r->last_offset)).ok());
+    Status again = co_await plog->wait_durable(r->last_offset);
+    EXPECT_FALSE(again.ok());
     PermitUncheckedError(co_await plog->close());
     plog.reset();
     // A power cut on top: only what was acknowledged is guaranteed; reopening recovers.
@@ -229,7 +230,11 @@ TEST_F(LogFaultsTest, OneFdatasyncCoversEveryAppendQueuedBehindIt) {
     for (int i = 0; i < kAppends; ++i) {
       tasks.push_back([](PartitionLog& l, std::vector<std::byte>& b, Status& out) -> Task<void> {
         auto r = co_await l.append(b);
-        out = r.ok() ? co_await l.wait_durable(r->last_offset) : r.status();
+        if (!r.ok()) {
+          out = r.status();
+          co_return;
+        }
+        out = co_await l.wait_durable(r->last_offset);
       }(*plog, batches[i], results[i]));
     }
     int done = 0;
