@@ -47,11 +47,14 @@ void BM_Crc32cExtend(benchmark::State& state) {
   Run(state, &spool::crc32c::Extend, false);
 }
 
-#define SPOOL_CRC_SIZES ->Arg(64)->Arg(512)->Arg(4 << 10)->Arg(64 << 10)->Arg(1 << 20)
-BENCHMARK(BM_Crc32cSoftware) SPOOL_CRC_SIZES;
-BENCHMARK(BM_Crc32cHardwareSerial) SPOOL_CRC_SIZES;
-BENCHMARK(BM_Crc32cHardware) SPOOL_CRC_SIZES;
-BENCHMARK(BM_Crc32cExtend) SPOOL_CRC_SIZES;
+void Sizes(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {64, 512, 4 << 10, 64 << 10, 1 << 20}) b->Arg(n);
+}
+
+BENCHMARK(BM_Crc32cSoftware)->Apply(Sizes);
+BENCHMARK(BM_Crc32cHardwareSerial)->Apply(Sizes);
+BENCHMARK(BM_Crc32cHardware)->Apply(Sizes);
+BENCHMARK(BM_Crc32cExtend)->Apply(Sizes);
 
 }  // namespace
 

@@ -33,23 +33,23 @@ inline void PermitUncheckedError(const Status&) {}
 #define SPOOL_CONCAT_(a, b) SPOOL_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                            \
-  do {                                                   \
+#define RETURN_IF_ERROR(expr)                               \
+  do {                                                      \
     if (::absl::Status _st = (expr); !_st.ok()) return _st; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, MakeX());` declares x from a StatusOr or returns its error.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL_(SPOOL_CONCAT_(_status_or_, __LINE__), lhs, expr)
-#define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                           \
+#define ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)   \
+  auto tmp = (expr);                             \
   if (!tmp.ok()) return std::move(tmp).status(); \
   lhs = std::move(tmp).value()
 
 // The same for coroutines: co_return instead of return. `expr` may contain co_await.
-#define CO_RETURN_IF_ERROR(expr)                                \
-  do {                                                          \
-    if (::absl::Status _st = (expr); !_st.ok()) co_return _st;  \
+#define CO_RETURN_IF_ERROR(expr)                               \
+  do {                                                         \
+    if (::absl::Status _st = (expr); !_st.ok()) co_return _st; \
   } while (0)
 #define CO_ASSIGN_OR_RETURN(lhs, expr) \
   CO_ASSIGN_OR_RETURN_IMPL_(SPOOL_CONCAT_(_status_or_, __LINE__), lhs, expr)

@@ -79,11 +79,30 @@ struct ReadResult {
 };
 
 struct LogStats {
-  uint64_t appends = 0;
-  uint64_t fdatasyncs = 0;
-  uint64_t batches_per_sync_max = 0;
+  uint64_t appends = 0;               // appends that became visible
+  uint64_t append_errors = 0;         // appends that failed after they were assigned offsets
+  uint64_t fdatasyncs = 0;            // fdatasyncs of segment data files
+  uint64_t batches_per_sync_max = 0;  // most batches one fdatasync made durable
+  uint64_t rolls = 0;                 // segments rolled
+  uint64_t checkpoints = 0;           // checkpoint files written
   size_t segments = 0;
-  uint64_t size_bytes = 0;
+  uint64_t size_bytes = 0;  // visible bytes in all segments
+};
+
+// What Open() found and did (see "Recovery" in log/FORMAT.md). Read after Open() to tell a
+// clean start from a recovery, or to check what a crash cost.
+struct RecoveryStats {
+  bool clean_shutdown = false;     // a valid marker matched the files: nothing was scanned
+  bool checkpoint_valid = false;   // log.checkpoint was there and intact
+  size_t segments_scanned = 0;     // segments read batch by batch (CRC checked)
+  uint64_t batches_scanned = 0;    // whole, valid batches found by those scans
+  uint64_t bytes_scanned = 0;      // bytes of those batches
+  uint64_t bytes_truncated = 0;    // bytes cut: the damaged tail plus every deleted segment
+  size_t segments_deleted = 0;     // segments dropped after a hole, or below the log start
+  size_t indexes_rebuilt = 0;      // index files (of either kind) rebuilt from their segment
+  size_t tmp_files_removed = 0;    // leftover *.tmp files deleted
+  size_t orphan_files_removed = 0;  // index files without a segment deleted
+  std::string truncation_reason;   // why the scan stopped early (empty when it did not)
 };
 
 class PartitionLog {
@@ -131,8 +150,12 @@ class PartitionLog {
 
   virtual Offset log_start_offset() const = 0;
   virtual Offset log_end_offset() const = 0;  // the next offset append() will assign
+  // Every offset below it is visible (readable); equals log_end_offset() when no append is in
+  // flight.
+  virtual Offset visible_end_offset() const = 0;
   virtual Offset durable_end_offset() const = 0;  // every offset below it is durable
   virtual LogStats stats() const = 0;
+  virtual const RecoveryStats& recovery_stats() const = 0;
 };
 
 }  // namespace spool::log

@@ -53,14 +53,15 @@ struct ReactorOptions {
 
 // Counters for tests and metrics. Read on the reactor thread.
 struct ReactorStats {
-  uint64_t submissions = 0;       // operations handed to the backend
-  uint64_t completions = 0;       // completions reaped
-  uint64_t reap_batches = 0;      // times the loop reaped one or more completions
-  uint64_t short_resumes = 0;     // short reads/writes/sends that were resubmitted
+  uint64_t submissions = 0;    // operations handed to the backend
+  uint64_t completions = 0;    // completions reaped
+  uint64_t reap_batches = 0;   // times the loop reaped one or more completions
+  uint64_t short_resumes = 0;  // short reads/writes/sends that were resubmitted
 };
 
 namespace detail {
-class IoBackend;  // internal: one implementation per backend (reactor_backend.h)
+class IoBackend;   // internal: one implementation per backend (reactor_backend.h)
+struct IoRequest;  // internal: one operation in flight (reactor_backend.h)
 }  // namespace detail
 
 class Reactor {
@@ -85,6 +86,8 @@ class Reactor {
   Task<Status> fallocate(int fd, int mode, uint64_t offset, uint64_t len);
   Task<Status> ftruncate(int fd, uint64_t length);
   Task<StatusOr<uint64_t>> file_size(int fd);
+  // The size of the file at `path` (statx); kNotFound when there is nothing there.
+  Task<StatusOr<uint64_t>> file_size_at(std::string path);
   Task<Status> rename(std::string from, std::string to);
   Task<Status> unlink(std::string path);
   Task<Status> mkdir(std::string path, mode_t mode = 0755);
@@ -137,11 +140,25 @@ class Reactor {
   }
 
  private:
+  struct Core;
+  struct Submission;
+  struct Yield;
+
   explicit Reactor(std::unique_ptr<detail::IoBackend> backend);
   // Runs loop turns until `done` becomes true.
   void RunUntil(const bool& done);
+  // One loop turn: posted functions, the ready queue, then submit + reap. Blocks in the backend
+  // only when `may_block` and nothing else is runnable.
+  void Turn(const bool* done, bool honour_stop);
+  void RunPosted();
+  void SubmitRequest(detail::IoRequest& req);
+  // Submits `req`, retrying EINTR, and EAGAIN after waiting for `poll_events` on req.fd (sockets)
+  // or at once (files). Returns the kernel's result: >= 0 or -errno.
+  Task<int64_t> Perform(detail::IoRequest& req, int poll_events);
+  // Waits until `fd` reports one of `events`; returns the revents or -errno.
+  Task<int64_t> PollFd(int fd, int events);
 
-  std::unique_ptr<detail::IoBackend> backend_;
+  std::unique_ptr<Core> core_;
 };
 
 }  // namespace spool::io

@@ -4,6 +4,8 @@
 // in log/FORMAT.md; ../shared/REFERENCE.md has the field table.
 //
 // All functions are pure and thread-safe. Spans must cover the bytes they are called with.
+// Decoding the records themselves is BatchReader's job (batch_reader.h); building them,
+// BatchBuilder's (batch_builder.h).
 #pragma once
 
 #include <cstddef>
@@ -34,11 +36,16 @@ inline constexpr size_t kLogOverhead = 12;
 inline constexpr int8_t kMagicV2 = 2;
 
 enum class Compression : uint8_t { kNone = 0, kGzip = 1, kSnappy = 2, kLz4 = 3, kZstd = 4 };
+enum class TimestampType : uint8_t { kCreateTime = 0, kLogAppendTime = 1 };
 
 inline constexpr int16_t kCompressionMask = 0x07;
 inline constexpr int16_t kTimestampTypeBit = 0x08;  // 0 create time, 1 log-append time
 inline constexpr int16_t kTransactionalBit = 0x10;
 inline constexpr int16_t kControlBit = 0x20;
+inline constexpr int16_t kDeleteHorizonBit = 0x40;  // carried, not interpreted by Spool
+
+static_assert(kRecordsCountPos + 4 == kHeaderSize, "the records follow recordsCount");
+static_assert(kCrcPos + 4 == kAttributesPos, "the CRC covers everything after itself");
 
 struct BatchHeader {
   int64_t base_offset = 0;
@@ -58,7 +65,15 @@ struct BatchHeader {
   int64_t last_offset() const { return base_offset + last_offset_delta; }
   // The whole batch on disk / on the wire: kLogOverhead + batch_length.
   size_t total_size() const { return kLogOverhead + static_cast<size_t>(batch_length); }
-  Compression compression() const { return static_cast<Compression>(attributes & kCompressionMask); }
+  Compression compression() const {
+    return static_cast<Compression>(attributes & kCompressionMask);
+  }
+  TimestampType timestamp_type() const {
+    return (attributes & kTimestampTypeBit) != 0 ? TimestampType::kLogAppendTime
+                                                 : TimestampType::kCreateTime;
+  }
+  bool is_transactional() const { return (attributes & kTransactionalBit) != 0; }
+  bool is_control() const { return (attributes & kControlBit) != 0; }
 };
 
 // Parses the header at the start of `bytes` (which may hold more than one batch). Checks that
@@ -70,7 +85,7 @@ struct BatchHeader {
                                                 size_t max_batch_size = 64 << 20);
 
 // CRC-32C of [kAttributesPos, total_size) of the batch starting at `batch`, which must hold at
-// least the whole batch.
+// least the whole batch (if it does not, the range is clamped to what `batch` holds).
 [[nodiscard]] uint32_t ComputeCrc(std::span<const std::byte> batch);
 
 // ParseHeader, then checks that `batch` holds the whole batch and that the stored CRC matches.
@@ -79,8 +94,18 @@ struct BatchHeader {
 [[nodiscard]] StatusOr<BatchHeader> VerifyBatch(std::span<const std::byte> batch,
                                                 size_t max_batch_size = 64 << 20);
 
-// Overwrite the header fields outside the CRC's range. The CRC stays valid.
+// Overwrite the header fields outside the CRC's range. The CRC stays valid. `batch` must hold
+// the header (a span too short to hold the field is left untouched).
 void StampBaseOffset(std::span<std::byte> batch, int64_t base_offset);
 void StampLeaderEpoch(std::span<std::byte> batch, int32_t leader_epoch);
+
+// Writes every field of `header` (crc included, as given) big-endian into the first kHeaderSize
+// bytes of `out` (left untouched if shorter). Used by the builder and by tests that assemble
+// batches by hand.
+void WriteHeader(const BatchHeader& header, std::span<std::byte> out);
+
+// Computes the CRC of the batch starting at `batch` (ComputeCrc) and stores it at kCrcPos.
+// `batch` must hold the whole batch (a span shorter than the header is left untouched).
+void StoreCrc(std::span<std::byte> batch);
 
 }  // namespace spool::record

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -34,6 +35,24 @@ std::unique_ptr<io::Reactor> MakeReactor() {
     std::abort();
   }
   return std::move(reactor).value();
+}
+
+std::optional<io::Backend> RequestedBackend() {
+  const char* env = std::getenv("SPOOL_IO_BACKEND");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  if (std::strcmp(env, "uring") == 0) return io::Backend::kUring;
+  if (std::strcmp(env, "posix") == 0) return io::Backend::kPosix;
+  return std::nullopt;
+}
+
+std::vector<std::byte> ToBytes(std::string_view s) {
+  std::vector<std::byte> out(s.size());
+  if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
+  return out;
+}
+
+std::string ToString(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
 uint64_t TestSeed() {

@@ -1,0 +1,171 @@
+// truncate_to and retention: the two ways whole batches leave the log.
+//
+// Both change the checkpoint *before* they remove anything, so a crash in the middle leaves a
+// checkpoint that is safe for the files that remain (recovery clamps the log start to the first
+// segment and scans from a recovery point at or below the cut). Both make their deletions
+// durable (directory sync) before the log accepts appends that could reuse the names.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "log/file_util.h"
+#include "log/header_scanner.h"
+#include "log/partition_log_impl.h"
+
+namespace spool::log {
+
+Task<Status> PartitionLogImpl::DeleteSegment(std::shared_ptr<Segment> seg) {
+  Status st = co_await CloseFile(std::exchange(seg->unsynced_index, nullptr));
+  st = co_await CloseFile(std::exchange(seg->unsynced_time_index, nullptr), st);
+  // A reader holding a slice keeps the file open (and readable: it is only unlinked).
+  if (seg.use_count() == 1) st = co_await CloseFile(std::exchange(seg->file, nullptr), st);
+  Status unlinked = co_await UnlinkSegmentFiles(fs_, *seg);
+  dir_dirty_ = true;
+  co_return st.ok() ? unlinked : st;
+}
+
+Task<Status> PartitionLogImpl::truncate_to(Offset offset) {
+  CO_RETURN_IF_ERROR(CheckWritable());
+  co_await append_mutex_.lock();
+  AsyncLockGuard guard(append_mutex_);
+  co_await DrainAppends();
+  CO_RETURN_IF_ERROR(CheckWritable());
+  if (offset >= next_offset_) co_return Status();
+  co_await sync_mutex_.lock();
+  AsyncLockGuard sync_guard(sync_mutex_);
+  Status st = offset < log_start_ ? co_await TruncateFully(offset) : co_await TruncateLocked(offset);
+  if (!st.ok()) Fail(st);
+  // Waiters for offsets that are gone see it and return kAborted.
+  visible_changed_.notify_all();
+  durable_changed_.notify_all();
+  co_return st;
+}
+
+Task<Status> PartitionLogImpl::TruncateLocked(Offset offset) {
+  const size_t idx = FloorSegment(offset);
+  std::shared_ptr<Segment> seg = segments_[idx];
+  // The batch that holds `offset`: the cut goes at its start.
+  const std::optional<OffsetIndex::Entry> floor = seg->index.Floor(seg->relative(offset));
+  HeaderScanner scanner(*seg->file, floor ? floor->position : 0, seg->size, max_batch_on_disk_);
+  uint64_t cut_pos = seg->size;
+  Offset cut_offset = seg->end_offset;
+  while (true) {
+    CO_ASSIGN_OR_RETURN(std::optional<ScannedBatch> batch, co_await scanner.Next());
+    if (!batch) break;
+    if (batch->header.last_offset() >= offset.value()) {
+      cut_pos = batch->position;
+      cut_offset = Offset(batch->header.base_offset);
+      break;
+    }
+  }
+
+  // 1. A checkpoint that is safe once the cut is made.
+  recovery_point_ = std::min(recovery_point_, cut_offset);
+  durable_end_ = std::min(durable_end_, cut_offset);
+  log_start_ = std::min(log_start_, cut_offset);
+  CO_RETURN_IF_ERROR(co_await WriteCheckpointNow());
+
+  // 2. Later segments, newest first.
+  while (segments_.size() > idx + 1) {
+    std::shared_ptr<Segment> victim = std::move(segments_.back());
+    segments_.pop_back();
+    CO_RETURN_IF_ERROR(co_await DeleteSegment(std::move(victim)));
+  }
+
+  // 3. Cut the segment and its in-memory indexes; it becomes the active segment again.
+  CO_RETURN_IF_ERROR(co_await seg->file->truncate(cut_pos));
+  ++seg->truncations;
+  CO_RETURN_IF_ERROR(co_await CloseFile(std::exchange(seg->unsynced_index, nullptr)));
+  CO_RETURN_IF_ERROR(co_await CloseFile(std::exchange(seg->unsynced_time_index, nullptr)));
+  seg->index.TruncateToPosition(cut_pos);
+  seg->time_index.TruncateToOffset(seg->relative(cut_offset));
+  // Recompute the tail state from the last kept index entry: a time-index entry is added at
+  // every offset-index entry where the running maximum grew, so the maximum up to that batch is
+  // the last kept time entry's and only the batches after it need reading.
+  const uint64_t tail = seg->index.last_position();
+  seg->max_timestamp = seg->time_index.empty() ? kNoTimestamp : seg->time_index.last()->timestamp;
+  seg->last_batch_base.reset();
+  HeaderScanner rest(*seg->file, tail, cut_pos, max_batch_on_disk_);
+  while (true) {
+    CO_ASSIGN_OR_RETURN(std::optional<ScannedBatch> batch, co_await rest.Next());
+    if (!batch) break;
+    seg->max_timestamp = std::max(seg->max_timestamp, batch->header.max_timestamp);
+    seg->last_batch_base = Offset(batch->header.base_offset);
+  }
+  seg->size = seg->reserved = cut_pos;
+  seg->synced_size = std::min(seg->synced_size, cut_pos);
+  seg->end_offset = cut_offset;
+  seg->sealed = false;
+  seg->fully_durable = false;
+  if (seg->first_append_ms < 0 && !seg->empty()) seg->first_append_ms = clock_.wall_ms();
+  next_offset_ = visible_end_ = cut_offset;
+
+  // 4. Durable before the next append: the new size, then (in the sync round) the deletions
+  //    and whatever older segment was not durable yet.
+  Status st = co_await seg->file->datasync();
+  ++stats_.fdatasyncs;
+  CO_RETURN_IF_ERROR(st);
+  seg->synced_size = cut_pos;
+  co_return co_await SyncLocked();
+}
+
+Task<Status> PartitionLogImpl::TruncateFully(Offset offset) {
+  // `offset` is below the log start, so below every segment's base: the new segment's name is
+  // free, and it is created before anything is deleted.
+  recovery_point_ = log_start_ = durable_end_ = offset;
+  CO_RETURN_IF_ERROR(co_await WriteCheckpointNow());
+  auto seg = std::make_shared<Segment>(dir_, offset, nullptr);
+  CO_ASSIGN_OR_RETURN(seg->file, co_await fs_.open(seg->log_path, io::OpenMode::kCreateExclusive));
+  dir_dirty_ = true;
+  std::vector<std::shared_ptr<Segment>> old;
+  old.swap(segments_);
+  segments_.push_back(std::move(seg));
+  next_offset_ = visible_end_ = offset;
+  for (auto it = old.rbegin(); it != old.rend(); ++it) {
+    CO_RETURN_IF_ERROR(co_await DeleteSegment(std::move(*it)));
+  }
+  co_return co_await SyncLocked();
+}
+
+Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
+  CO_RETURN_IF_ERROR(CheckWritable());
+  co_await append_mutex_.lock();
+  AsyncLockGuard guard(append_mutex_);
+  CO_RETURN_IF_ERROR(CheckWritable());
+  const int64_t now = clock_.wall_ms();
+  uint64_t total = 0;
+  for (const auto& seg : segments_) total += seg->size;
+  // Oldest first, never the active segment, and only a prefix (like Kafka): the first segment
+  // that is within both limits stops the deletion.
+  size_t victims = 0;
+  while (victims + 1 < segments_.size()) {
+    const Segment& seg = *segments_[victims];
+    const bool too_old = config_.retention_ms >= 0 && seg.max_timestamp != kNoTimestamp &&
+                         now - seg.max_timestamp > config_.retention_ms;
+    const bool too_big = config_.retention_bytes >= 0 &&
+                         total - seg.size >= static_cast<uint64_t>(config_.retention_bytes);
+    if (!too_old && !too_big) break;
+    total -= seg.size;
+    ++victims;
+  }
+  if (victims == 0) co_return size_t{0};
+  std::vector<std::shared_ptr<Segment>> removed(segments_.begin(),
+                                                segments_.begin() + static_cast<ptrdiff_t>(victims));
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
+  log_start_ = std::max(log_start_, segments_.front()->base);
+  recovery_point_ = std::max(recovery_point_, log_start_);
+  guard.release();  // appends go on while the files are removed
+
+  // The new log start is durable before any file goes, so a crash cannot bring back a
+  // segment below it as readable data.
+  CO_RETURN_IF_ERROR(co_await WriteCheckpointNow());
+  for (std::shared_ptr<Segment>& seg : removed) {
+    CO_RETURN_IF_ERROR(co_await DeleteSegment(std::move(seg)));
+  }
+  if (dir_dirty_) {
+    dir_dirty_ = false;
+    CO_RETURN_IF_ERROR(co_await fs_.sync_dir(dir_));
+  }
+  co_return victims;
+}
+
+}  // namespace spool::log
