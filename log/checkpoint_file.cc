@@ -23,7 +23,8 @@ Status Bad(std::string_view why) {
 }  // namespace
 
 std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data) {
-  const size_t body = kCheckpointFixedBodySize + data.leader_epochs.size() * kCheckpointEpochEntrySize;
+  const size_t body =
+      kCheckpointFixedBodySize + data.leader_epochs.size() * kCheckpointEpochEntrySize;
   std::vector<std::byte> out(kCheckpointPreambleSize + body + 4);
   std::byte* p = out.data();
   StoreBigEndian<uint32_t>(p + 0, kCheckpointMagic);
@@ -55,11 +56,12 @@ StatusOr<CheckpointData> DecodeCheckpoint(std::span<const std::byte> file) {
   if (const auto v = LoadBigEndian<uint16_t>(p + 4); v != kCheckpointVersion) {
     return Bad(absl::StrCat("unknown version ", v));
   }
-  if ((LoadBigEndian<uint16_t>(p + 6) & kCheckpointMustUnderstandFlags) != 0) return Bad("unknown must-understand flags");
+  if ((LoadBigEndian<uint16_t>(p + 6) & kCheckpointMustUnderstandFlags) != 0)
+    return Bad("unknown must-understand flags");
   const uint64_t body = LoadBigEndian<uint32_t>(p + 8);
   if (body < kCheckpointFixedBodySize || kCheckpointPreambleSize + body + 4 != file.size()) {
-    return Bad(absl::StrCat("body length ", body, " does not match a file of ", file.size(),
-                            " bytes"));
+    return Bad(
+        absl::StrCat("body length ", body, " does not match a file of ", file.size(), " bytes"));
   }
   const size_t covered = kCheckpointPreambleSize + body;
   if (LoadBigEndian<uint32_t>(p + covered) != crc32c::Value(p, covered)) return Bad("CRC mismatch");
@@ -92,9 +94,9 @@ Task<Status> WriteCheckpoint(io::FileSystem& fs, std::string dir, CheckpointData
 }
 
 Task<StatusOr<CheckpointData>> ReadCheckpoint(io::FileSystem& fs, std::string dir) {
-  CO_ASSIGN_OR_RETURN(std::vector<std::byte> bytes,
-                      co_await ReadWholeFile(fs, JoinPath(dir, kCheckpointName),
-                                             kMaxCheckpointSize));
+  CO_ASSIGN_OR_RETURN(
+      std::vector<std::byte> bytes,
+      co_await ReadWholeFile(fs, JoinPath(dir, kCheckpointName), kMaxCheckpointSize));
   co_return DecodeCheckpoint(bytes);
 }
 

@@ -54,9 +54,9 @@ StatusOr<CleanShutdownMarker> DecodeCleanShutdown(std::span<const std::byte> fil
 }
 
 Task<Status> WriteCleanShutdown(io::FileSystem& fs, std::string dir, CleanShutdownMarker marker) {
-  CO_ASSIGN_OR_RETURN(std::unique_ptr<io::File> file,
-                      co_await WriteWholeFile(fs, JoinPath(dir, kCleanShutdownName),
-                                              EncodeCleanShutdown(marker)));
+  CO_ASSIGN_OR_RETURN(
+      std::unique_ptr<io::File> file,
+      co_await WriteWholeFile(fs, JoinPath(dir, kCleanShutdownName), EncodeCleanShutdown(marker)));
   Status st = co_await file->datasync();
   co_return co_await CloseFile(std::move(file), st);
 }

@@ -11,10 +11,9 @@ Task<StatusOr<std::vector<std::byte>>> ReadWholeFile(io::FileSystem& fs, std::st
   StatusOr<uint64_t> size = co_await file->size();
   if (!size.ok()) co_return co_await CloseFile(std::move(file), size.status());
   if (*size > max_size) {
-    co_return co_await CloseFile(
-        std::move(file), absl::DataLossError(absl::StrCat(path, ": ", *size,
-                                                          " bytes is more than the ", max_size,
-                                                          " such a file can hold")));
+    co_return co_await CloseFile(std::move(file), absl::DataLossError(absl::StrCat(
+                                                      path, ": ", *size, " bytes is more than the ",
+                                                      max_size, " such a file can hold")));
   }
   std::vector<std::byte> bytes(*size);
   size_t done = 0;

@@ -31,9 +31,8 @@ namespace spool::log {
 // Writes `bytes` as the whole content of `path` (created if missing, cut to size if longer) and
 // returns the open file so the caller can datasync it when its ordering rules say so. Not
 // atomic: use it only for files whose readers detect a torn write (index files carry a CRC).
-[[nodiscard]] Task<StatusOr<std::unique_ptr<io::File>>> WriteWholeFile(io::FileSystem& fs,
-                                                                       std::string path,
-                                                                       std::vector<std::byte> bytes);
+[[nodiscard]] Task<StatusOr<std::unique_ptr<io::File>>> WriteWholeFile(
+    io::FileSystem& fs, std::string path, std::vector<std::byte> bytes);
 
 // Closes `file` (if any) and returns the first error of `first` and the close.
 [[nodiscard]] Task<Status> CloseFile(std::unique_ptr<io::File> file, Status first = Status());

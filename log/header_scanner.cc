@@ -8,8 +8,8 @@ namespace spool::log {
 
 using record::kHeaderSize;
 
-HeaderScanner::HeaderScanner(io::File& file, uint64_t position, uint64_t end,
-                             size_t max_batch_size, size_t chunk_size)
+HeaderScanner::HeaderScanner(io::File& file, uint64_t position, uint64_t end, size_t max_batch_size,
+                             size_t chunk_size)
     : file_(file),
       pos_(position),
       end_(end),
@@ -29,16 +29,16 @@ Task<StatusOr<std::optional<ScannedBatch>>> HeaderScanner::Next() {
     buf_len_ = n;
     if (n < kHeaderSize) {
       buf_len_ = 0;
-      co_return absl::AbortedError(
-          absl::StrCat("segment file ends before position ", pos_ + kHeaderSize,
-                       " (truncated during the read)"));
+      co_return absl::AbortedError(absl::StrCat("segment file ends before position ",
+                                                pos_ + kHeaderSize,
+                                                " (truncated during the read)"));
     }
   }
   std::span<const std::byte> at = std::span(buf_).subspan(pos_ - buf_pos_, kHeaderSize);
   StatusOr<record::BatchHeader> header = record::ParseHeader(at, max_batch_size_);
   if (!header.ok()) {
-    co_return absl::DataLossError(absl::StrCat("bad batch header at position ", pos_, ": ",
-                                               header.status().message()));
+    co_return absl::DataLossError(
+        absl::StrCat("bad batch header at position ", pos_, ": ", header.status().message()));
   }
   if (header->total_size() > end_ - pos_) {
     co_return absl::DataLossError(absl::StrCat("batch at position ", pos_, " of ",

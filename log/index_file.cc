@@ -43,7 +43,8 @@ std::vector<std::byte> EncodeIndexFile(const IndexFileKind& kind, Offset base,
 StatusOr<std::span<const std::byte>> DecodeIndexFile(const IndexFileKind& kind, Offset base,
                                                      std::span<const std::byte> file) {
   auto bad = [&](std::string_view why) {
-    return absl::DataLossError(absl::StrCat(AbslView(kind.what), " of segment ", base.value(), ": ", AbslView(why)));
+    return absl::DataLossError(
+        absl::StrCat(AbslView(kind.what), " of segment ", base.value(), ": ", AbslView(why)));
   };
   if (file.size() < kIndexHeaderSize) {
     return bad(absl::StrCat("file of ", file.size(), " bytes is shorter than its header"));

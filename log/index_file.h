@@ -28,8 +28,7 @@ struct IndexFileKind {
 };
 inline constexpr IndexFileKind kOffsetIndexKind{kOffsetIndexMagic, kOffsetIndexEntrySize,
                                                 "offset index"};
-inline constexpr IndexFileKind kTimeIndexKind{kTimeIndexMagic, kTimeIndexEntrySize,
-                                              "time index"};
+inline constexpr IndexFileKind kTimeIndexKind{kTimeIndexMagic, kTimeIndexEntrySize, "time index"};
 
 // The whole file: header (CRC filled) followed by `entries` (count * entry_size bytes).
 [[nodiscard]] std::vector<std::byte> EncodeIndexFile(const IndexFileKind& kind, Offset base,
@@ -38,7 +37,8 @@ inline constexpr IndexFileKind kTimeIndexKind{kTimeIndexMagic, kTimeIndexEntrySi
 // Checks magic, version, entry size, base offset, flags, that the file holds exactly the
 // counted entries, and the CRC. Returns the entry bytes (a view into `file`). Errors: kDataLoss
 // with a message saying what is wrong.
-[[nodiscard]] StatusOr<std::span<const std::byte>> DecodeIndexFile(
-    const IndexFileKind& kind, Offset base, std::span<const std::byte> file);
+[[nodiscard]] StatusOr<std::span<const std::byte>> DecodeIndexFile(const IndexFileKind& kind,
+                                                                   Offset base,
+                                                                   std::span<const std::byte> file);
 
 }  // namespace spool::log

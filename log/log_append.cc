@@ -23,9 +23,8 @@ namespace spool::log {
 Task<StatusOr<AppendResult>> PartitionLogImpl::append(std::span<std::byte> batch) {
   CO_RETURN_IF_ERROR(CheckWritable());
   if (batch.size() > config_.max_message_bytes) {
-    co_return absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
-                                                 " bytes is over max_message_bytes ",
-                                                 config_.max_message_bytes));
+    co_return absl::OutOfRangeError(absl::StrCat(
+        "batch of ", batch.size(), " bytes is over max_message_bytes ", config_.max_message_bytes));
   }
   StatusOr<record::BatchHeader> header = record::VerifyBatch(batch, max_batch_on_disk_);
   if (!header.ok()) {
@@ -36,14 +35,14 @@ Task<StatusOr<AppendResult>> PartitionLogImpl::append(std::span<std::byte> batch
     co_return header.status();  // kInvalidArgument (malformed) or kDataLoss (CRC)
   }
   if (header->total_size() != batch.size()) {
-    co_return absl::InvalidArgumentError(absl::StrCat(
-        "append takes exactly one batch: ", batch.size() - header->total_size(),
-        " bytes follow it"));
+    co_return absl::InvalidArgumentError(
+        absl::StrCat("append takes exactly one batch: ", batch.size() - header->total_size(),
+                     " bytes follow it"));
   }
   if (header->records_count < 1 || header->records_count > header->last_offset_delta + 1) {
-    co_return absl::InvalidArgumentError(
-        absl::StrCat("batch with ", header->records_count, " records and lastOffsetDelta ",
-                     header->last_offset_delta));
+    co_return absl::InvalidArgumentError(absl::StrCat("batch with ", header->records_count,
+                                                      " records and lastOffsetDelta ",
+                                                      header->last_offset_delta));
   }
 
   co_await append_mutex_.lock();
@@ -131,8 +130,8 @@ Task<void> PartitionLogImpl::CutBack() {
   if (!st.ok()) {
     // The file may now hold bytes past the visible end that no one can remove: stop writing.
     Fail(absl::DataLossError(absl::StrCat("cannot cut ", seg.log_path, " back to position ",
-                                          bad.position, " after a failed write (",
-                                          cause.ToString(), "): ", st.ToString())));
+                                          bad.position, " after a failed write (", cause.ToString(),
+                                          "): ", st.ToString())));
   }
   seg.reserved = bad.position;
   next_offset_ = bad.base;
@@ -189,8 +188,8 @@ Task<Status> PartitionLogImpl::maybe_roll() {
   const Segment& seg = active();
   if (seg.reserved == 0) co_return Status();
   const bool full = seg.reserved >= config_.segment_bytes;
-  const bool old = seg.first_append_ms >= 0 &&
-                   clock_.wall_ms() - seg.first_append_ms >= config_.segment_ms;
+  const bool old =
+      seg.first_append_ms >= 0 && clock_.wall_ms() - seg.first_append_ms >= config_.segment_ms;
   if (!full && !old) co_return Status();
   co_return co_await RollLocked();
 }

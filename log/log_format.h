@@ -48,9 +48,9 @@ inline constexpr size_t kIndexBaseOffsetPos = 8;
 inline constexpr size_t kIndexEntryCountPos = 16;
 inline constexpr size_t kIndexFlagsPos = 20;
 inline constexpr size_t kIndexReservedPos = 24;
-inline constexpr size_t kIndexCrcPos = 28;  // CRC-32C of [0, kIndexCrcPos) then the entries
-inline constexpr size_t kOffsetIndexEntrySize = 8;   // relative offset u32, position u32
-inline constexpr size_t kTimeIndexEntrySize = 12;    // timestamp i64, relative offset u32
+inline constexpr size_t kIndexCrcPos = 28;          // CRC-32C of [0, kIndexCrcPos) then the entries
+inline constexpr size_t kOffsetIndexEntrySize = 8;  // relative offset u32, position u32
+inline constexpr size_t kTimeIndexEntrySize = 12;   // timestamp i64, relative offset u32
 static_assert(kIndexCrcPos + 4 == kIndexHeaderSize);
 static_assert(kIndexReservedPos + 4 == kIndexCrcPos);
 
@@ -62,8 +62,8 @@ inline constexpr uint32_t kMustUnderstandFlagsMask = 0xFFFF0000u;
 // ---- checkpoint file (log.checkpoint) ----
 inline constexpr uint32_t kCheckpointMagic = 0x5350434B;  // "SPCK"
 inline constexpr uint16_t kCheckpointVersion = 1;
-inline constexpr size_t kCheckpointPreambleSize = 12;  // magic, version, flags, body length
-inline constexpr size_t kCheckpointFixedBodySize = 28;  // rp, log start, hw, epoch count
+inline constexpr size_t kCheckpointPreambleSize = 12;    // magic, version, flags, body length
+inline constexpr size_t kCheckpointFixedBodySize = 28;   // rp, log start, hw, epoch count
 inline constexpr size_t kCheckpointEpochEntrySize = 12;  // epoch i32, start offset i64
 inline constexpr size_t kCheckpointMaxEpochs = 1 << 16;
 // The checkpoint's flags word is 16 bits: its high byte holds the must-understand bits.

@@ -56,9 +56,10 @@ Task<Status> LoadIndexes(io::FileSystem& fs, Segment& seg, uint64_t file_size, O
                          size_t max_batch) {
   const int64_t rel_end = end_offset - seg.base;
   const uint64_t max_entries = file_size / record::kHeaderSize + 1;
-  CO_ASSIGN_OR_RETURN(std::vector<std::byte> ib,
-                      co_await ReadWholeFile(fs, seg.index_path,
-                                             kIndexHeaderSize + max_entries * kOffsetIndexEntrySize));
+  CO_ASSIGN_OR_RETURN(
+      std::vector<std::byte> ib,
+      co_await ReadWholeFile(fs, seg.index_path,
+                             kIndexHeaderSize + max_entries * kOffsetIndexEntrySize));
   CO_ASSIGN_OR_RETURN(OffsetIndex index, OffsetIndex::Decode(ib, seg.base, file_size, rel_end));
   CO_ASSIGN_OR_RETURN(std::vector<std::byte> tb,
                       co_await ReadWholeFile(fs, seg.time_index_path,
@@ -81,9 +82,9 @@ Task<Status> LoadIndexes(io::FileSystem& fs, Segment& seg, uint64_t file_size, O
     CO_ASSIGN_OR_RETURN(std::optional<ScannedBatch> batch, co_await scanner.Next());
     if (!batch) break;
     if (batch->header.base_offset != expected.value()) {
-      co_return absl::DataLossError(absl::StrCat(
-          seg.index_path, ": batch at position ", batch->position, " has offset ",
-          batch->header.base_offset, ", the index says ", expected.value()));
+      co_return absl::DataLossError(
+          absl::StrCat(seg.index_path, ": batch at position ", batch->position, " has offset ",
+                       batch->header.base_offset, ", the index says ", expected.value()));
     }
     last_batch_base = Offset(batch->header.base_offset);
     expected = Offset(batch->header.last_offset() + 1);
@@ -235,8 +236,7 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
   if (segs.empty()) {
     const Offset base = ck ? ck->log_start_offset : Offset(0);
     auto seg = std::make_shared<Segment>(dir, base, nullptr);
-    CO_ASSIGN_OR_RETURN(seg->file,
-                        co_await fs.open(seg->log_path, io::OpenMode::kCreateExclusive));
+    CO_ASSIGN_OR_RETURN(seg->file, co_await fs.open(seg->log_path, io::OpenMode::kCreateExclusive));
     segs.push_back(std::move(seg));
     scanned.assign(1, false);
     dir_changed = true;

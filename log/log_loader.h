@@ -15,9 +15,10 @@
 //   5. an index file that is missing or fails its checks makes its segment be scanned too;
 //   6. at the first bad byte found by a scan, the segment is truncated there and every later
 //      segment deleted (nothing after a hole can be trusted); so is a gap between segments;
-//   7. makes the result durable: datasyncs scanned and truncated segments, writes the index
-//      files of sealed segments that were rebuilt, removes the marker, syncs the directory and
-//      writes a fresh checkpoint (recovery point = log end) when anything changed.
+//   7. makes the result durable: datasyncs scanned and truncated segments, writes and syncs the
+//      index files of sealed segments that were rebuilt, removes the marker, and writes a fresh
+//      checkpoint (recovery point = log end) when anything changed; the directory is synced
+//      (by the checkpoint's atomic write, or on its own) before LoadLog returns.
 //
 // Reactor thread only; `fs` must outlive the Task.
 #pragma once

@@ -16,8 +16,9 @@
 namespace spool::log {
 
 size_t PartitionLogImpl::FloorSegment(Offset offset) const {
-  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
-                             [](Offset o, const std::shared_ptr<Segment>& s) { return o < s->base; });
+  auto it =
+      std::upper_bound(segments_.begin(), segments_.end(), offset,
+                       [](Offset o, const std::shared_ptr<Segment>& s) { return o < s->base; });
   if (it == segments_.begin()) return 0;
   return static_cast<size_t>(std::prev(it) - segments_.begin());
 }
@@ -42,7 +43,8 @@ Task<StatusOr<ReadResult>> PartitionLogImpl::read(Offset from, size_t max_bytes,
     if (cursor >= upper) break;
     if (cursor >= seg->end_offset) continue;
     const bool first = out.slices.empty();
-    CO_ASSIGN_OR_RETURN(SegmentRange range, co_await ReadSegment(seg, cursor, upper, budget, first));
+    CO_ASSIGN_OR_RETURN(SegmentRange range,
+                        co_await ReadSegment(seg, cursor, upper, budget, first));
     if (range.length > 0) {
       out.slices.push_back(ReadSlice{seg, seg->file.get(), range.position, range.length});
       out.total_bytes += range.length;
@@ -110,8 +112,7 @@ Task<StatusOr<PartitionLogImpl::SegmentRange>> PartitionLogImpl::ReadSegment(
   co_return out;
 }
 
-Task<StatusOr<std::optional<Offset>>> PartitionLogImpl::offset_for_timestamp(
-    int64_t timestamp_ms) {
+Task<StatusOr<std::optional<Offset>>> PartitionLogImpl::offset_for_timestamp(int64_t timestamp_ms) {
   CO_RETURN_IF_ERROR(CheckOpen());
   const std::vector<std::shared_ptr<Segment>> segs = segments_;
   for (const std::shared_ptr<Segment>& seg : segs) {
@@ -139,10 +140,10 @@ Task<StatusOr<std::optional<Offset>>> PartitionLogImpl::offset_for_timestamp(
       std::vector<std::byte> bytes(h.total_size());
       CO_ASSIGN_OR_RETURN(size_t n, co_await seg->file->read_at(batch->position, bytes));
       if (n != bytes.size()) co_return absl::AbortedError("segment truncated during the lookup");
-      CO_ASSIGN_OR_RETURN(record::BatchReader reader,
-                          record::BatchReader::Open(bytes, record::ReaderOptions{
-                                                               max_batch_on_disk_,
-                                                               max_batch_on_disk_}));
+      CO_ASSIGN_OR_RETURN(
+          record::BatchReader reader,
+          record::BatchReader::Open(bytes,
+                                    record::ReaderOptions{max_batch_on_disk_, max_batch_on_disk_}));
       record::RecordView r;
       while (true) {
         CO_ASSIGN_OR_RETURN(bool more, reader.Next(&r));

@@ -48,25 +48,25 @@ Task<Status> PartitionLogImpl::flush() {
 
 Task<Status> PartitionLogImpl::WaitDurable(Offset offset, bool force) {
   if (offset < durable_end_) co_return Status();
-  CO_RETURN_IF_ERROR(CheckWritable());
+  // While close() runs, waiters keep waiting: its final sync round releases them.
+  CO_RETURN_IF_ERROR(CheckSyncable());
   if (offset >= next_offset_) {
-    co_return absl::OutOfRangeError(absl::StrCat("offset ", offset.value(),
-                                                 " has not been appended (log end ",
-                                                 next_offset_.value(), ")"));
+    co_return absl::OutOfRangeError(absl::StrCat(
+        "offset ", offset.value(), " has not been appended (log end ", next_offset_.value(), ")"));
   }
   auto gone = [&] {
-    return absl::AbortedError(absl::StrCat("offset ", offset.value(),
-                                           " was removed (failed append or truncate_to)"));
+    return absl::AbortedError(
+        absl::StrCat("offset ", offset.value(), " was removed (failed append or truncate_to)"));
   };
   // An append still in flight: wait until it is visible.
   while (offset >= visible_end_) {
-    CO_RETURN_IF_ERROR(CheckWritable());
+    CO_RETURN_IF_ERROR(CheckSyncable());
     if (offset >= next_offset_) co_return gone();
     co_await visible_changed_.wait();
   }
   if (config_.flush_policy == FlushPolicy::kInterval && !force) {
     while (offset >= durable_end_) {
-      CO_RETURN_IF_ERROR(CheckWritable());
+      CO_RETURN_IF_ERROR(CheckSyncable());
       if (offset >= next_offset_) co_return gone();
       co_await durable_changed_.wait();
     }
@@ -76,7 +76,7 @@ Task<Status> PartitionLogImpl::WaitDurable(Offset offset, bool force) {
     co_await sync_mutex_.lock();
     AsyncLockGuard guard(sync_mutex_);
     if (offset < durable_end_) break;
-    CO_RETURN_IF_ERROR(CheckWritable());
+    CO_RETURN_IF_ERROR(CheckSyncable());
     if (offset >= visible_end_) co_return gone();
     CO_RETURN_IF_ERROR(co_await SyncLocked());
   }
@@ -203,8 +203,8 @@ Task<void> PartitionLogImpl::FlusherLoop(PartitionLogImpl* log,
 }
 
 // One tick of flush_ms. Touches only the shared state, so it may outlive the log.
-Task<void> PartitionLogImpl::FlusherTimer(io::Reactor* reactor,
-                                          std::shared_ptr<FlusherState> state, int64_t ms) {
+Task<void> PartitionLogImpl::FlusherTimer(io::Reactor* reactor, std::shared_ptr<FlusherState> state,
+                                          int64_t ms) {
   co_await reactor->sleep_for(std::chrono::milliseconds(ms));
   state->timer_armed = false;
   if (!state->stopped) state->wake.set();

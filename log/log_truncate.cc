@@ -32,7 +32,8 @@ Task<Status> PartitionLogImpl::truncate_to(Offset offset) {
   if (offset >= next_offset_) co_return Status();
   co_await sync_mutex_.lock();
   AsyncLockGuard sync_guard(sync_mutex_);
-  Status st = offset < log_start_ ? co_await TruncateFully(offset) : co_await TruncateLocked(offset);
+  Status st =
+      offset < log_start_ ? co_await TruncateFully(offset) : co_await TruncateLocked(offset);
   if (!st.ok()) Fail(st);
   // Waiters for offsets that are gone see it and return kAborted.
   visible_changed_.notify_all();
@@ -148,8 +149,8 @@ Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
     ++victims;
   }
   if (victims == 0) co_return size_t{0};
-  std::vector<std::shared_ptr<Segment>> removed(segments_.begin(),
-                                                segments_.begin() + static_cast<ptrdiff_t>(victims));
+  std::vector<std::shared_ptr<Segment>> removed(
+      segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
   log_start_ = std::max(log_start_, segments_.front()->base);
   recovery_point_ = std::max(recovery_point_, log_start_);
@@ -161,10 +162,9 @@ Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
   for (std::shared_ptr<Segment>& seg : removed) {
     CO_RETURN_IF_ERROR(co_await DeleteSegment(std::move(seg)));
   }
-  if (dir_dirty_) {
-    dir_dirty_ = false;
-    CO_RETURN_IF_ERROR(co_await fs_.sync_dir(dir_));
-  }
+  // dir_dirty_ stays set: only a sync round may clear it, because it clears it before its own
+  // directory sync completes and then reports durability (a roll may have created a segment).
+  CO_RETURN_IF_ERROR(co_await fs_.sync_dir(dir_));
   co_return victims;
 }
 

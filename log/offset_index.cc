@@ -45,16 +45,15 @@ std::vector<std::byte> OffsetIndex::Encode(Offset base) const {
 
 StatusOr<OffsetIndex> OffsetIndex::Decode(std::span<const std::byte> file, Offset base,
                                           uint64_t log_size, int64_t relative_end) {
-  ASSIGN_OR_RETURN(std::span<const std::byte> body,
-                   DecodeIndexFile(kOffsetIndexKind, base, file));
+  ASSIGN_OR_RETURN(std::span<const std::byte> body, DecodeIndexFile(kOffsetIndexKind, base, file));
   OffsetIndex index;
   index.entries_.reserve(body.size() / kOffsetIndexEntrySize);
   for (size_t i = 0; i < body.size(); i += kOffsetIndexEntrySize) {
     Entry e{LoadBigEndian<uint32_t>(body.data() + i), LoadBigEndian<uint32_t>(body.data() + i + 4)};
     const size_t n = i / kOffsetIndexEntrySize;
     auto bad = [&](std::string_view why) {
-      return absl::DataLossError(
-          absl::StrCat("offset index of segment ", base.value(), ": entry ", n, " ", AbslView(why)));
+      return absl::DataLossError(absl::StrCat("offset index of segment ", base.value(), ": entry ",
+                                              n, " ", AbslView(why)));
     };
     if (e.position >= log_size) return bad("points past the end of the log file");
     if (static_cast<int64_t>(e.relative_offset) >= relative_end) {

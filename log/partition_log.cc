@@ -12,9 +12,9 @@ namespace spool::log {
 
 Status ValidateLogConfig(const LogConfig& c) {
   if (c.segment_bytes == 0 || c.segment_bytes > std::numeric_limits<uint32_t>::max()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("segment_bytes ", c.segment_bytes, " is not in [1, 2^32): positions in "
-                     "the offset index are 32 bits"));
+    return absl::InvalidArgumentError(absl::StrCat("segment_bytes ", c.segment_bytes,
+                                                   " is not in [1, 2^32): positions in "
+                                                   "the offset index are 32 bits"));
   }
   if (c.max_message_bytes < record::kHeaderSize) {
     return absl::InvalidArgumentError(
@@ -28,8 +28,8 @@ Status ValidateLogConfig(const LogConfig& c) {
   return Status();
 }
 
-Task<StatusOr<std::unique_ptr<PartitionLog>>> PartitionLog::Open(io::FileSystem& fs,
-                                                                 Clock& clock, std::string dir,
+Task<StatusOr<std::unique_ptr<PartitionLog>>> PartitionLog::Open(io::FileSystem& fs, Clock& clock,
+                                                                 std::string dir,
                                                                  LogConfig config) {
   io::Reactor* reactor = io::Reactor::current();
   if (reactor == nullptr) {
@@ -52,14 +52,13 @@ Task<StatusOr<std::vector<std::byte>>> PartitionLog::ReadAll(const ReadResult& r
     }
     uint64_t done = 0;
     while (done < slice.length) {
-      CO_ASSIGN_OR_RETURN(
-          size_t n, co_await slice.file->read_at(slice.position + done,
-                                                 std::span(out).subspan(at + done,
-                                                                        slice.length - done)));
+      CO_ASSIGN_OR_RETURN(size_t n, co_await slice.file->read_at(
+                                        slice.position + done,
+                                        std::span(out).subspan(at + done, slice.length - done)));
       if (n == 0) {
-        co_return absl::AbortedError(absl::StrCat(
-            "segment file ends inside a slice at position ", slice.position + done,
-            " (truncated after the read)"));
+        co_return absl::AbortedError(absl::StrCat("segment file ends inside a slice at position ",
+                                                  slice.position + done,
+                                                  " (truncated after the read)"));
       }
       done += n;
     }
@@ -110,6 +109,15 @@ Status PartitionLogImpl::CheckOpen() const {
 
 Status PartitionLogImpl::CheckWritable() const {
   RETURN_IF_ERROR(CheckOpen());
+  if (!failed_.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "partition log failed (close and reopen it to recover): ", failed_.ToString()));
+  }
+  return Status();
+}
+
+Status PartitionLogImpl::CheckSyncable() const {
+  if (closed_) return absl::FailedPreconditionError("partition log is closed");
   if (!failed_.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "partition log failed (close and reopen it to recover): ", failed_.ToString()));

@@ -1,26 +1,38 @@
 // PartitionLog: one partition's append-only log of record batches, stored as a directory of
-// segments (log/FORMAT.md documents every file).
+// segments (log/FORMAT.md documents every file, the write ordering and recovery).
 //
 // Ownership and threading: a PartitionLog belongs to one reactor. Every member is called from
-// that reactor's thread (ARCHITECTURE.md §3: a partition is touched by exactly one reactor). The
-// FileSystem and Clock passed to Open() must outlive it.
+// that reactor's thread (ARCHITECTURE.md §3: a partition is touched by exactly one reactor);
+// Open() must run on it too. The FileSystem and Clock passed to Open() must outlive the log.
+// close() should complete before the log is destroyed. Destroying it without close() is allowed
+// only while none of its Tasks is suspended (the interval flusher, parked between flushes, is
+// taken care of); the files are then left as a crash would leave them, and the next Open()
+// recovers (tests use this to "kill" a log).
 //
 // Appended, visible, durable:
 //   - append() validates the batch, assigns its offsets (stamping baseOffset in the caller's
-//     buffer, CRC untouched), and writes it to the active segment. When its Task completes the
-//     batch is *visible*: log_end_offset() includes it and read() returns it.
-//   - It is *durable* once wait_durable() for an offset at or past its last offset returns OK.
-//     With FlushPolicy::kGroupCommit (the default) one fdatasync covers every append written
-//     before it started, and waiters are released together. With FlushPolicy::kInterval the log
-//     fdatasyncs every flush_ms / flush_messages and wait_durable() waits for that flush.
-//   - After a crash, recovery keeps every durable batch and may keep later ones that happened to
-//     reach the disk whole; it never serves a torn or corrupt batch.
+//     buffer, CRC untouched), and writes the caller's buffer to the active segment; several
+//     appends may be writing at once. When its Task completes the batch is *visible*:
+//     visible_end_offset() includes it and read() returns it. log_end_offset() also counts
+//     appends still being written.
+//   - It is *durable* once wait_durable() for an offset at or past its last offset returns OK
+//     (or durable_end_offset() passes it). With FlushPolicy::kGroupCommit (the default) a
+//     waiter starts an fdatasync if none is running; one fdatasync covers every append that was
+//     visible when it started, waiters above that wait for the next one. With
+//     FlushPolicy::kInterval the log fdatasyncs once flush_messages records or flush_ms (of the
+//     Clock) have accumulated, and wait_durable() waits for that; flush() forces one.
+//   - After Open() every recovered batch is durable. After a crash, recovery keeps every durable
+//     batch and may keep later ones that happened to reach the disk whole; it never serves a
+//     torn or corrupt batch.
 //
-// Errors: a failed write fails that append (kResourceExhausted for ENOSPC, kDataLoss for EIO,
-// errno attached) and the log cuts the file back to the last good batch, so later appends work
-// once space returns. A failed fdatasync puts the log in a failed state (Linux may have dropped
-// the dirty pages, so a retry could lie): appends and wait_durable() then return
-// kFailedPrecondition until the log is closed and reopened, where recovery re-checks the files.
+// Errors: a failed write fails that append with the file system's error (kResourceExhausted
+// for ENOSPC, kDataLoss for EIO, errno attached); appends that were already writing behind it
+// fail with kAborted; the log cuts the file back to the last good batch and hands the offsets
+// out again, so later appends work once space returns. A failed fdatasync (or directory sync)
+// puts the log in a failed state (Linux may have dropped the dirty pages, so a retry could
+// lie): the waiter whose sync failed gets its error, and appends, flush() and wait_durable()
+// then return kFailedPrecondition until the log is closed and reopened, where recovery
+// re-checks the files. Reads keep working in the failed state.
 #pragma once
 
 #include <cstddef>
@@ -46,16 +58,19 @@ enum class FlushPolicy {
 
 // Per-partition settings. Names follow Kafka's topic configs.
 struct LogConfig {
-  uint64_t segment_bytes = 1ull << 30;            // segment.bytes
+  uint64_t segment_bytes = 1ull << 30;            // segment.bytes, at most 2^32 - 1
   int64_t segment_ms = 7ll * 24 * 3600 * 1000;    // segment.ms
   int64_t retention_ms = 7ll * 24 * 3600 * 1000;  // retention.ms, -1 = keep forever
   int64_t retention_bytes = -1;                   // retention.bytes, -1 = no size limit
   uint32_t index_interval_bytes = 4096;           // index.interval.bytes
   uint32_t max_message_bytes = 1 << 20;           // max.message.bytes (whole batch)
   FlushPolicy flush_policy = FlushPolicy::kGroupCommit;
-  int64_t flush_ms = 1000;         // flush.ms (kInterval only)
-  int64_t flush_messages = 10000;  // flush.messages (kInterval only)
-  uint64_t preallocate_bytes = 0;  // reserve this much disk for a new segment (0 = off)
+  // kInterval only: flush once this many ms of the Clock have passed since the last flush (the
+  // flusher checks every flush_ms of real time, and at each append), or this many records.
+  int64_t flush_ms = 1000;         // flush.ms
+  int64_t flush_messages = 10000;  // flush.messages
+  uint64_t preallocate_bytes = 0;  // reserve this much disk for a new segment (0 = off;
+                                   // advisory: ignored where fallocate is not supported)
 };
 
 struct AppendResult {
@@ -92,60 +107,81 @@ struct LogStats {
 // What Open() found and did (see "Recovery" in log/FORMAT.md). Read after Open() to tell a
 // clean start from a recovery, or to check what a crash cost.
 struct RecoveryStats {
-  bool clean_shutdown = false;     // a valid marker matched the files: nothing was scanned
-  bool checkpoint_valid = false;   // log.checkpoint was there and intact
-  size_t segments_scanned = 0;     // segments read batch by batch (CRC checked)
-  uint64_t batches_scanned = 0;    // whole, valid batches found by those scans
-  uint64_t bytes_scanned = 0;      // bytes of those batches
-  uint64_t bytes_truncated = 0;    // bytes cut: the damaged tail plus every deleted segment
-  size_t segments_deleted = 0;     // segments dropped after a hole, or below the log start
-  size_t indexes_rebuilt = 0;      // index files (of either kind) rebuilt from their segment
-  size_t tmp_files_removed = 0;    // leftover *.tmp files deleted
+  bool clean_shutdown = false;      // a valid marker matched the files: no recovery scan
+  bool checkpoint_valid = false;    // log.checkpoint was there and intact
+  size_t segments_scanned = 0;      // segments read batch by batch (CRC checked)
+  uint64_t batches_scanned = 0;     // whole, valid batches found by those scans
+  uint64_t bytes_scanned = 0;       // bytes of those batches
+  uint64_t bytes_truncated = 0;     // bytes cut: the damaged tail plus every deleted segment
+  size_t segments_deleted = 0;      // segments dropped after a hole, or below the log start
+  size_t indexes_rebuilt = 0;       // segments whose index files were missing or bad, rebuilt
+  size_t tmp_files_removed = 0;     // leftover *.tmp files deleted
   size_t orphan_files_removed = 0;  // index files without a segment deleted
-  std::string truncation_reason;   // why the scan stopped early (empty when it did not)
+  std::string truncation_reason;    // why the scan stopped early (empty when it did not)
 };
 
 class PartitionLog {
  public:
-  // Opens (or creates) the partition directory `dir` and recovers it: without a clean-shutdown
-  // marker every segment past the recovery point is scanned batch by batch and truncated at the
-  // first bad byte; missing or inconsistent indexes are rebuilt.
+  // Opens (or creates, with missing parents) the partition directory `dir` and recovers it:
+  // with a valid clean-shutdown marker the index files are loaded and nothing is scanned;
+  // otherwise every segment from the one holding the checkpoint's recovery point is scanned
+  // batch by batch and the log is cut at the first bad byte. Missing or inconsistent index
+  // files are rebuilt. See recovery_stats() for what was found. Errors: kInvalidArgument for a
+  // bad LogConfig, kFailedPrecondition off a reactor thread, I/O errors.
   static Task<StatusOr<std::unique_ptr<PartitionLog>>> Open(io::FileSystem& fs, Clock& clock,
                                                             std::string dir, LogConfig config);
   virtual ~PartitionLog() = default;
 
-  // Appends one sealed batch (`batch` holds exactly one batch). Validates length, magic and CRC
-  // (kInvalidArgument / kDataLoss; nothing is written), enforces max_message_bytes
-  // (kOutOfRange), stamps the base offset into `batch`, and writes it. `batch` must stay alive
-  // until the Task completes. Concurrent appends are ordered by call order.
+  // Appends one sealed batch (`batch` holds exactly one batch, with recordsCount >= 1).
+  // Checks length, magic and CRC with one pass (kInvalidArgument / kDataLoss; nothing is
+  // written), enforces max_message_bytes (kOutOfRange), stamps the base offset into `batch`,
+  // and writes it (rolling first when the active segment is full, too old, or its relative
+  // offsets would overflow). `batch` must stay alive and unchanged until the Task completes.
+  // Concurrent appends get offsets in call order. kFailedPrecondition when closed or failed.
   virtual Task<StatusOr<AppendResult>> append(std::span<std::byte> batch) = 0;
 
-  // Completes when every offset <= `offset` is durable (see the class comment).
+  // Completes when every offset <= `offset` is durable (see the class comment). An offset not
+  // assigned yet is kOutOfRange; one removed meanwhile (failed append, truncate_to) kAborted.
   virtual Task<Status> wait_durable(Offset offset) = 0;
-  // fdatasyncs everything appended so far.
+  // fdatasyncs everything visible so far, whatever the flush policy.
   virtual Task<Status> flush() = 0;
 
   // Whole batches starting with the one that contains `from`, up to `max_bytes` (but always at
-  // least one batch if any is there, so a reader makes progress), stopping before `upper`
-  // (exclusive; pass log_end_offset() or a high watermark). kOutOfRange if `from` is below
-  // log_start_offset() or above log_end_offset().
+  // least one batch if any is there, so a reader makes progress), stopping before the batch
+  // that holds `upper` (exclusive; pass visible_end_offset() or a high watermark; it is capped
+  // at the visible end). Slices may come from several segments, in offset order. An empty
+  // result means nothing visible at `from` yet. kOutOfRange if `from` is below
+  // log_start_offset() or above log_end_offset(); kAborted if a truncate_to cut the segment
+  // while it was being read.
   virtual Task<StatusOr<ReadResult>> read(Offset from, size_t max_bytes, Offset upper) = 0;
-  // Copies the bytes of `result`'s slices into one buffer.
+  // Copies the bytes of `result`'s slices into one buffer. kAborted if a slice's file was cut
+  // meanwhile. Runs on the log's reactor; the slices keep their files open.
   static Task<StatusOr<std::vector<std::byte>>> ReadAll(const ReadResult& result);
 
-  // The first offset whose record timestamp is >= `timestamp_ms`, or nullopt if none.
+  // The first offset at or above log_start_offset() whose record timestamp is >=
+  // `timestamp_ms`, or nullopt if none. Decodes the one candidate batch (kDataLoss if it does
+  // not decode).
   virtual Task<StatusOr<std::optional<Offset>>> offset_for_timestamp(int64_t timestamp_ms) = 0;
 
   // Removes every batch with offsets >= `offset` (rounded down to the start of the batch that
-  // contains it). Waits for in-flight appends first.
+  // contains it), so the next append gets that offset. Below log_start_offset() it empties the
+  // log and restarts it at `offset`; at or past log_end_offset() it does nothing. Waits for
+  // in-flight appends and syncs first; durable when it returns. A failure leaves the log
+  // failed (see the class comment).
   virtual Task<Status> truncate_to(Offset offset) = 0;
-  // Deletes whole segments past retention_ms / retention_bytes (never the active segment) and
-  // advances the log start offset. Returns how many segments were deleted.
+  // Deletes the oldest whole segments (never the active one) while the segment's newest
+  // timestamp is older than retention_ms, or the log stays at or above retention_bytes
+  // without it; advances the log start offset (durably, before any file goes). Returns how
+  // many segments were deleted.
   virtual Task<StatusOr<size_t>> apply_retention() = 0;
-  // Rolls a new active segment if the current one is past segment_bytes or segment_ms.
+  // Rolls a new active segment if the current one is at segment_bytes or older than
+  // segment_ms (counted from the first append of this process to it).
   virtual Task<Status> maybe_roll() = 0;
 
-  // Flushes, writes the checkpoint and the clean-shutdown marker, closes the files.
+  // Waits for appends in flight, stops the flusher, syncs everything, writes the index files,
+  // the checkpoint and the clean-shutdown marker, and closes the files. In the failed state it
+  // only closes the files and returns kFailedPrecondition (no marker: the next open recovers).
+  // Calling it again is a no-op.
   virtual Task<Status> close() = 0;
 
   virtual Offset log_start_offset() const = 0;

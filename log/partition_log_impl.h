@@ -124,8 +124,8 @@ class PartitionLogImpl final : public PartitionLog {
     Offset next;
     bool stopped = false;  // stopped before the segment's end (budget or upper reached)
   };
-  Task<StatusOr<SegmentRange>> ReadSegment(std::shared_ptr<Segment> seg, Offset from,
-                                           Offset upper, uint64_t budget, bool first);
+  Task<StatusOr<SegmentRange>> ReadSegment(std::shared_ptr<Segment> seg, Offset from, Offset upper,
+                                           uint64_t budget, bool first);
   // The index of the last segment whose base is <= `offset` (0 if none).
   size_t FloorSegment(Offset offset) const;
 
@@ -138,6 +138,8 @@ class PartitionLogImpl final : public PartitionLog {
   // ---- shared (partition_log.cc) ----
   Status CheckOpen() const;
   Status CheckWritable() const;
+  // For durability waiters: not failed and not closed (a close in progress is fine).
+  Status CheckSyncable() const;
   // Enters the failed state (first error wins) and wakes every waiter.
   void Fail(Status status);
   Task<Status> WriteCheckpointNow();

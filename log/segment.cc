@@ -11,7 +11,8 @@ Segment::Segment(std::string_view dir, Offset base_offset, std::unique_ptr<io::F
     : base(base_offset),
       log_path(JoinPath(dir, absl::StrCat(SegmentStem(base_offset), AbslView(kLogSuffix)))),
       index_path(JoinPath(dir, absl::StrCat(SegmentStem(base_offset), AbslView(kIndexSuffix)))),
-      time_index_path(JoinPath(dir, absl::StrCat(SegmentStem(base_offset), AbslView(kTimeIndexSuffix)))),
+      time_index_path(
+          JoinPath(dir, absl::StrCat(SegmentStem(base_offset), AbslView(kTimeIndexSuffix)))),
       file(std::move(log_file)),
       end_offset(base_offset) {}
 
@@ -52,8 +53,9 @@ Task<Status> WriteIndexFiles(io::FileSystem& fs, Segment& seg) {
   CO_RETURN_IF_ERROR(co_await CloseFile(std::exchange(seg.unsynced_time_index, nullptr)));
   CO_ASSIGN_OR_RETURN(seg.unsynced_index,
                       co_await WriteWholeFile(fs, seg.index_path, seg.index.Encode(seg.base)));
-  CO_ASSIGN_OR_RETURN(seg.unsynced_time_index, co_await WriteWholeFile(fs, seg.time_index_path,
-                                                                       seg.time_index.Encode(seg.base)));
+  CO_ASSIGN_OR_RETURN(
+      seg.unsynced_time_index,
+      co_await WriteWholeFile(fs, seg.time_index_path, seg.time_index.Encode(seg.base)));
   co_return Status();
 }
 

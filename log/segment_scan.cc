@@ -26,8 +26,8 @@ Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
   // short read (the file shrank under the scan: treated as the end).
   auto fill = [&](uint64_t want) -> Task<StatusOr<bool>> {
     if (pos >= buf_pos && pos + want <= buf_pos + buf_len) co_return true;
-    const uint64_t len = std::min<uint64_t>(std::max<uint64_t>(want, options.read_chunk),
-                                            file_size - pos);
+    const uint64_t len =
+        std::min<uint64_t>(std::max<uint64_t>(want, options.read_chunk), file_size - pos);
     if (buf.size() < len) buf.resize(len);
     CO_ASSIGN_OR_RETURN(size_t n, co_await seg.file->read_at(pos, std::span(buf).first(len)));
     buf_pos = pos;
@@ -49,7 +49,8 @@ Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
       stop("the file shrank during the scan");
       break;
     }
-    std::span<const std::byte> at = std::span(buf).subspan(pos - buf_pos, buf_len - (pos - buf_pos));
+    std::span<const std::byte> at =
+        std::span(buf).subspan(pos - buf_pos, buf_len - (pos - buf_pos));
     StatusOr<record::BatchHeader> header = record::ParseHeader(at, options.max_batch_size);
     if (!header.ok()) {
       stop(absl::StrCat("bad batch header: ", header.status().message()));

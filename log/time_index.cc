@@ -25,10 +25,9 @@ std::optional<TimeIndex::Entry> TimeIndex::LastBefore(int64_t timestamp) const {
 }
 
 void TimeIndex::TruncateToOffset(int64_t relative_offset) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), relative_offset,
-                             [](const Entry& e, int64_t rel) {
-                               return static_cast<int64_t>(e.relative_offset) < rel;
-                             });
+  auto it = std::lower_bound(
+      entries_.begin(), entries_.end(), relative_offset,
+      [](const Entry& e, int64_t rel) { return static_cast<int64_t>(e.relative_offset) < rel; });
   entries_.erase(it, entries_.end());
 }
 

@@ -88,35 +88,33 @@ BlockingPool::~BlockingPool() {
 void BlockingPool::Submit(IoRequest* req) {
   bool start_thread = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(req);
     // One more thread when every running one is busy, up to the limit.
     start_thread = idle_ < queue_.size() && threads_.size() < max_threads_;
   }
+  cv_.notify_one();
   if (start_thread) threads_.emplace_back([this] { Worker(); });
 }
 
 void BlockingPool::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     queue_.clear();
   }
+  cv_.notify_all();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
-}
-
-bool BlockingPool::HasWork() const {
-  return stopping_ || !queue_.empty();
 }
 
 void BlockingPool::Worker() {
   for (;;) {
     IoRequest* req = nullptr;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       ++idle_;
-      mu_.Await(absl::Condition(this, &BlockingPool::HasWork));
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       --idle_;
       if (stopping_) return;
       req = queue_.front();

@@ -10,12 +10,12 @@
 // no threads.
 #pragma once
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "common/io/completion_channel.h"
 #include "common/io/reactor_backend.h"
 
@@ -41,15 +41,17 @@ class BlockingPool {
 
  private:
   void Worker();
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const unsigned max_threads_;
   CompletionChannel& channel_;
   std::vector<std::thread> threads_;  // reactor thread only
-  absl::Mutex mu_;
-  std::deque<IoRequest*> queue_ ABSL_GUARDED_BY(mu_);
-  unsigned idle_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex rather than absl::Mutex: Debian's abseil is not built for ThreadSanitizer, so TSan
+  // cannot see absl::Mutex synchronisation and reports false races; it does see pthread mutexes.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<IoRequest*> queue_;  // guarded by mu_
+  unsigned idle_ = 0;             // guarded by mu_: workers waiting for work
+  bool stopping_ = false;         // guarded by mu_
 };
 
 }  // namespace spool::io::detail

@@ -21,7 +21,7 @@ CompletionChannel::~CompletionChannel() {
 
 void CompletionChannel::Push(IoRequest* req) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     pushed_.push_back(req);
   }
   Signal();
@@ -37,13 +37,13 @@ void CompletionChannel::Signal() {
 }
 
 void CompletionChannel::Drain(std::vector<IoRequest*>& out) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   out.insert(out.end(), pushed_.begin(), pushed_.end());
   pushed_.clear();
 }
 
 void CompletionChannel::Clear() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   pushed_.clear();
 }
 

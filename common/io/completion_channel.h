@@ -10,10 +10,10 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "common/status.h"
 
 namespace spool::io::detail {
@@ -46,8 +46,10 @@ class CompletionChannel {
 
   const int fd_;
   std::atomic<bool> signalled_{false};
-  absl::Mutex mu_;
-  std::vector<IoRequest*> pushed_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: Debian's abseil is not built for ThreadSanitizer, so TSan
+  // cannot see absl::Mutex synchronisation and reports false races; it does see pthread mutexes.
+  std::mutex mu_;
+  std::vector<IoRequest*> pushed_;  // guarded by mu_
 };
 
 }  // namespace spool::io::detail

@@ -8,12 +8,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/io/reactor_core.h"
 
 namespace spool::io {
@@ -137,7 +136,7 @@ Reactor::~Reactor() {
   c.done.clear();
   std::vector<absl::AnyInvocable<void()>> posted;
   {
-    absl::MutexLock lock(&c.post_mu);
+    std::lock_guard<std::mutex> lock(c.post_mu);
     posted.swap(c.posted);
   }
   posted.clear();
@@ -166,7 +165,7 @@ void Reactor::spawn(Task<void> task) {
 void Reactor::post(absl::AnyInvocable<void()> fn) {
   Core& c = *core_;
   {
-    absl::MutexLock lock(&c.post_mu);
+    std::lock_guard<std::mutex> lock(c.post_mu);
     c.posted.push_back(std::move(fn));
     c.has_posted.store(true);
   }
@@ -207,7 +206,7 @@ void Reactor::RunPosted() {
   Core& c = *core_;
   std::vector<absl::AnyInvocable<void()>> fns;
   {
-    absl::MutexLock lock(&c.post_mu);
+    std::lock_guard<std::mutex> lock(c.post_mu);
     fns.swap(c.posted);
     c.has_posted.store(false);
   }

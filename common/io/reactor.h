@@ -18,6 +18,21 @@
 // (0 = the peer closed).
 //
 // Buffers passed as spans and sockaddrs must stay alive until the operation's Task completes.
+//
+// Sockets: accept() returns a SOCK_CLOEXEC, blocking fd; send() uses MSG_NOSIGNAL (a closed peer
+// gives EPIPE, never SIGPIPE); connect() waits for the handshake even on a non-blocking socket.
+// close() first cancels every operation still waiting on that fd (they fail with ECANCELED; on
+// io_uring this needs Linux 5.19, older kernels leave them waiting).
+//
+// Destruction: the destructor cancels every operation in flight and waits until neither the
+// kernel nor a pool thread can touch its buffers any more; then it destroys the frames of
+// spawned tasks that have not finished (their locals are destroyed; they are never resumed) and
+// drops scheduled handles and posted functions without running them. A Task the caller still
+// owns keeps its (suspended, never resumed) frame until the caller destroys it.
+//
+// Coroutine pitfall (GCC 12): never write co_await directly in an if/while/switch condition, as
+// in `if ((co_await f()).ok())`; GCC 12.2 miscompiles it (the coroutine body never runs). Bind
+// the result first: `Status st = co_await f();` or `if (auto st = co_await f(); !st.ok())`.
 #pragma once
 
 #include <sys/socket.h>
@@ -45,10 +60,12 @@ enum class Backend { kUring, kPosix };
 std::string_view BackendName(Backend b);
 
 struct ReactorOptions {
-  // Unset: SPOOL_IO_BACKEND if set, else io_uring when the probe passes, else posix.
+  // Unset: SPOOL_IO_BACKEND if set ("uring" or "posix"; anything else makes Create() fail with
+  // kInvalidArgument), else io_uring when the probe passes, else posix. Set: wins over the
+  // environment.
   std::optional<Backend> backend;
-  unsigned ring_entries = 256;
-  unsigned blocking_threads = 2;
+  unsigned ring_entries = 256;    // SQ size (the CQ gets 4x); at least 8
+  unsigned blocking_threads = 2;  // upper bound; threads start on first use
 };
 
 // Counters for tests and metrics. Read on the reactor thread.
@@ -103,6 +120,8 @@ class Reactor {
   Task<Status> send(int fd, std::span<const std::byte> buf);
 
   // ---- time and scheduling ----
+  // Resumes after at least `d` (IORING_OP_TIMEOUT, or the posix timer heap). d <= 0 yields:
+  // resumes on the next loop turn, after the other ready tasks.
   Task<void> sleep_for(std::chrono::nanoseconds d);
   // Resumes `h` on this reactor's next loop turn. Reactor thread only.
   void schedule(std::coroutine_handle<> h);
@@ -110,9 +129,10 @@ class Reactor {
   void spawn(Task<void> task);
   // Runs `fn` on the reactor thread. Any thread; wakes a sleeping loop.
   void post(absl::AnyInvocable<void()> fn);
-  // Runs the loop on the calling thread until stop().
+  // Runs the loop on the calling thread until stop(). Returns at once if stop() was called
+  // before; either way the stop request is consumed, so run() can be called again.
   void run();
-  // Makes run() return after the current turn. Any thread.
+  // Makes run() return after the current turn. Any thread. block_on() ignores it.
   void stop();
 
   // Runs the loop on the calling thread until `task` completes and returns its result.
@@ -147,8 +167,9 @@ class Reactor {
   explicit Reactor(std::unique_ptr<detail::IoBackend> backend);
   // Runs loop turns until `done` becomes true.
   void RunUntil(const bool& done);
-  // One loop turn: posted functions, the ready queue, then submit + reap. Blocks in the backend
-  // only when `may_block` and nothing else is runnable.
+  // One loop turn: posted functions, the ready queue, then submit + reap + resume completions.
+  // Blocks in the backend only when nothing is runnable, `*done` (if given) is false and, with
+  // `honour_stop`, no stop() is pending.
   void Turn(const bool* done, bool honour_stop);
   void RunPosted();
   void SubmitRequest(detail::IoRequest& req);

@@ -6,11 +6,10 @@
 #include <atomic>
 #include <coroutine>
 #include <memory>
+#include <mutex>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 #include "common/io/reactor.h"
 #include "common/io/reactor_backend.h"
 
@@ -59,9 +58,9 @@ struct Reactor::Core {
 
   detail::SpawnLink spawned;
 
-  // Any thread.
-  absl::Mutex post_mu;
-  std::vector<absl::AnyInvocable<void()>> posted ABSL_GUARDED_BY(post_mu);
+  // Any thread. (std::mutex: see completion_channel.h.)
+  std::mutex post_mu;
+  std::vector<absl::AnyInvocable<void()>> posted;  // guarded by post_mu
   std::atomic<bool> has_posted{false};
   std::atomic<bool> stop{false};
 };

@@ -111,6 +111,15 @@ void UringBackend::Submit(IoRequest* req) {
     pool_.Submit(req);
     return;
   }
+  if (req->op == Op::kClose) {
+    // Operations still waiting on this fd (a recv with no data coming) would otherwise stay in
+    // the ring, holding the file open: cancel them first, as the posix backend does. Kernels
+    // before 5.19 reject IORING_ASYNC_CANCEL_FD; the cancel then fails harmlessly.
+    if (io_uring_sqe* cancel = GetSqe()) {
+      io_uring_prep_cancel_fd(cancel, req->fd, IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data(cancel, nullptr);
+    }
+  }
   io_uring_sqe* sqe = GetSqe();
   if (sqe == nullptr) {
     req->result = -EIO;

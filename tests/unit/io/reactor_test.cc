@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -356,6 +357,25 @@ TEST(ReactorTest, ForcedBackendIsTheOneInUse) {
     // A forced io_uring that cannot run is an error, never a silent fallback.
     EXPECT_THAT(std::string(uring.status().message()), ::testing::HasSubstr("io_uring"));
   }
+}
+
+// A ring the kernel refuses (more entries than IORING_MAX_ENTRIES) stands in for a kernel
+// without io_uring: unforced, Create() logs one line and runs posix; forced, it fails.
+TEST(ReactorTest, UnusableRingFallsBackToPosixUnlessForced) {
+  ScopedEnv env("SPOOL_IO_BACKEND", nullptr);
+  ::testing::internal::CaptureStderr();
+  auto fallback = Reactor::Create(ReactorOptions{.ring_entries = 1u << 20});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  EXPECT_EQ((*fallback)->backend(), Backend::kPosix);
+  EXPECT_THAT(log, ::testing::HasSubstr("io_uring"));
+  EXPECT_THAT(log, ::testing::HasSubstr("posix"));
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+
+  auto forced =
+      Reactor::Create(ReactorOptions{.backend = Backend::kUring, .ring_entries = 1u << 20});
+  ASSERT_FALSE(forced.ok());
+  EXPECT_THAT(std::string(forced.status().message()), ::testing::HasSubstr("io_uring"));
 }
 
 TEST(ReactorTest, EnvironmentSelectsTheBackend) {

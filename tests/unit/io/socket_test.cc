@@ -327,6 +327,34 @@ TEST(SocketTest, RecvAndSendOnTheSameFdAtOnce) {
   EXPECT_EQ(a_got, "!");
 }
 
+Task<void> CloseAfterTurns(Reactor& r, int fd, Status* st) {
+  for (int i = 0; i < 5; ++i) co_await r.sleep_for(std::chrono::nanoseconds(0));
+  *st = co_await r.close(fd);
+}
+
+TEST(SocketTest, CloseCancelsARecvWaitingOnTheFd) {
+  auto r = MakeReactor();
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Fd b(sv[1]);
+  std::vector<std::byte> buf(16);
+  StatusOr<size_t> n = 0;
+  Status closed;
+  r->spawn(CloseAfterTurns(*r, sv[0], &closed));
+  // If the close does not cancel the recv, data from the peer ends it (and the test fails)
+  // instead of a hang.
+  r->spawn([](Reactor& r, int fd) -> Task<void> {
+    co_await r.sleep_for(std::chrono::seconds(10));
+    auto x = ToBytes("x");
+    PermitUncheckedError(co_await r.send(fd, x));
+  }(*r, b.get()));
+  r->block_on(RecvInto(*r, sv[0], &n, buf));
+  EXPECT_EQ(ErrnoOf(n.status()), ECANCELED) << n.status();
+  EXPECT_TRUE(absl::IsCancelled(n.status())) << n.status();
+  r->block_on(r->sleep_for(std::chrono::nanoseconds(0)));
+  EXPECT_TRUE(closed.ok()) << closed;
+}
+
 TEST(SocketTest, SendToAClosedPeerIsEpipeWithoutSignal) {
   auto r = MakeReactor();
   int sv[2];

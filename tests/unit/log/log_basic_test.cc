@@ -3,6 +3,7 @@
 // interval flush policy.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -17,6 +18,7 @@
 #include "log/record/batch_builder.h"
 #include "log/record/batch_header.h"
 #include "log/record/batch_reader.h"
+#include "tests/support/fault_file_system.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
 
@@ -26,8 +28,7 @@ namespace {
 using log::LogConfig;
 using log::PartitionLog;
 
-std::vector<std::byte> MakeBatch(int records, int64_t ts, size_t value_size = 32,
-                                 char fill = 'v') {
+std::vector<std::byte> MakeBatch(int records, int64_t ts, size_t value_size = 32, char fill = 'v') {
   record::BatchBuilder builder;
   for (int i = 0; i < records; ++i) {
     builder.Append(ts + i, "key-" + std::to_string(i), std::string(value_size, fill));
@@ -386,20 +387,20 @@ TEST_F(LogBasicTest, GroupCommitCoversManyAppendsWithFewFdatasyncs) {
     std::vector<int64_t> bases(kAppends, -1);
     std::vector<Task<void>> tasks;
     for (int i = 0; i < kAppends; ++i) {
-      tasks.push_back([](PartitionLog& l, std::vector<std::byte>& b, Status& out,
-                         int64_t& base) -> Task<void> {
-        auto r = co_await l.append(b);
-        if (!r.ok()) {
-          out = r.status();
-          co_return;
-        }
-        base = r->base_offset.value();
-        out = co_await l.wait_durable(r->last_offset);
-        // Durable means durable_end_offset() covers it now.
-        if (out.ok() && l.durable_end_offset() <= r->last_offset) {
-          out = absl::InternalError("wait_durable returned before the durable end covered it");
-        }
-      }(*plog, batches[i], results[i], bases[i]));
+      tasks.push_back(
+          [](PartitionLog& l, std::vector<std::byte>& b, Status& out, int64_t& base) -> Task<void> {
+            auto r = co_await l.append(b);
+            if (!r.ok()) {
+              out = r.status();
+              co_return;
+            }
+            base = r->base_offset.value();
+            out = co_await l.wait_durable(r->last_offset);
+            // Durable means durable_end_offset() covers it now.
+            if (out.ok() && l.durable_end_offset() <= r->last_offset) {
+              out = absl::InternalError("wait_durable returned before the durable end covered it");
+            }
+          }(*plog, batches[i], results[i], bases[i]));
     }
     co_await io::WhenAll(*reactor_, std::move(tasks));
     for (const Status& st : results) EXPECT_TRUE(st.ok()) << st;
@@ -479,6 +480,86 @@ TEST_F(LogBasicTest, IntervalPolicyFlushesAfterFlushMsOfTheClock) {
     CO_ASSERT_OK(co_await Append(*plog, MakeBatch(1, 1)));
     CO_ASSERT_OK(co_await testing::WaitFor(
         *reactor_, [&] { return plog->durable_end_offset().value() == 2; }));
+    CO_ASSERT_OK(co_await plog->close());
+  }());
+}
+
+TEST_F(LogBasicTest, AFailedWriteAmongAppendsInFlightCutsBackAndAbortsTheOnesBehindIt) {
+  testing::FaultFileSystem faulty(*reactor_, *fs_, tmp_.file("scratch"));
+  reactor_->block_on([&]() -> Task<void> {
+    auto opened = co_await PartitionLog::Open(faulty, clock_, dir_, Config());
+    CO_ASSERT_OK(opened);
+    PartitionLog& plog = **opened;
+    for (int i = 0; i < 3; ++i) CO_ASSERT_OK(co_await Append(plog, MakeBatch(2, i)));
+    const Offset start = plog.log_end_offset();
+    // Ten appends in flight at once; the budget lets the first three writes through.
+    constexpr int kBurst = 10;
+    std::vector<std::vector<std::byte>> burst;
+    for (int i = 0; i < kBurst; ++i) burst.push_back(MakeBatch(1, 10 + i, 50));
+    faulty.SetWriteBudget(3 * burst[0].size());
+    std::vector<StatusOr<log::AppendResult>> results(kBurst, absl::UnknownError("not run"));
+    std::vector<Task<void>> tasks;
+    for (int i = 0; i < kBurst; ++i) {
+      tasks.push_back([](PartitionLog& l, std::vector<std::byte>& b,
+                         StatusOr<log::AppendResult>& out) -> Task<void> {
+        out = co_await l.append(b);
+      }(plog, burst[i], results[i]));
+    }
+    co_await io::WhenAll(*reactor_, std::move(tasks));
+    for (int i = 0; i < 3; ++i) {
+      CO_ASSERT_OK(results[i]);
+      EXPECT_EQ(results[i]->base_offset, start + i);
+      expected_.insert(expected_.end(), burst[i].begin(), burst[i].end());
+    }
+    EXPECT_EQ(ErrnoOf(results[3].status()), ENOSPC) << results[3].status();
+    for (int i = 4; i < kBurst; ++i) {
+      EXPECT_EQ(results[i].status().code(), absl::StatusCode::kAborted) << results[i].status();
+    }
+    EXPECT_EQ(plog.log_end_offset(), start + 3)
+        << "the failed appends' offsets are handed out again";
+    EXPECT_EQ(plog.stats().append_errors, static_cast<uint64_t>(kBurst - 3));
+    auto all = co_await testing::ReadWholeLog(plog);
+    CO_ASSERT_OK(all);
+    EXPECT_TRUE(*all == expected_);
+    // Space is back: the log goes on at the cut, durably, and reopens cleanly.
+    faulty.ClearWriteBudget();
+    auto r = co_await Append(plog, MakeBatch(1, 99));
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(r->base_offset, start + 3);
+    CO_ASSERT_OK(co_await plog.wait_durable(r->last_offset));
+    CO_ASSERT_OK(co_await plog.close());
+    auto reopened = co_await PartitionLog::Open(faulty, clock_, dir_, Config());
+    CO_ASSERT_OK(reopened);
+    EXPECT_TRUE((*reopened)->recovery_stats().clean_shutdown);
+    auto again = co_await testing::ReadWholeLog(**reopened);
+    CO_ASSERT_OK(again);
+    EXPECT_TRUE(*again == expected_);
+    CO_ASSERT_OK(co_await (*reopened)->close());
+  }());
+}
+
+TEST_F(LogBasicTest, AnIntervalPolicyLogDroppedWithoutCloseLeavesTheReactorSafe) {
+  reactor_->block_on([&]() -> Task<void> {
+    LogConfig config = Config();
+    config.flush_policy = log::FlushPolicy::kInterval;
+    config.flush_ms = 5;
+    config.flush_messages = 1;
+    {
+      auto plog = co_await Open(config);
+      CO_ASSERT_TRUE(plog != nullptr);
+      CO_ASSERT_OK(co_await Append(*plog, MakeBatch(3, 0)));
+      CO_ASSERT_OK(co_await testing::WaitFor(
+          *reactor_, [&] { return plog->durable_end_offset().value() == 3; }));
+      // Dropped here with its flusher parked and a timer pending.
+    }
+    // Let the orphaned timer fire: it must not touch the destroyed log.
+    co_await reactor_->sleep_for(std::chrono::milliseconds(20));
+    auto plog = co_await Open(config);
+    CO_ASSERT_TRUE(plog != nullptr);
+    EXPECT_FALSE(plog->recovery_stats().clean_shutdown);
+    auto all = co_await testing::ReadWholeLog(*plog);
+    CO_ASSERT_OK(all);
+    EXPECT_TRUE(*all == expected_);
     CO_ASSERT_OK(co_await plog->close());
   }());
 }

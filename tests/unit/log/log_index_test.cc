@@ -125,9 +125,9 @@ TEST(IndexFileTest, MustUnderstandFlagsAndUnknownVersionsAreRejected) {
   std::vector<std::byte> file = index.Encode(Offset(0));
   auto restamp = [](std::vector<std::byte> f) {
     // Recompute the CRC as a writer of that variant would.
-    const uint32_t crc = crc32c::Extend(crc32c::Value(f.data(), log::kIndexCrcPos),
-                                        f.data() + log::kIndexHeaderSize,
-                                        f.size() - log::kIndexHeaderSize);
+    const uint32_t crc =
+        crc32c::Extend(crc32c::Value(f.data(), log::kIndexCrcPos), f.data() + log::kIndexHeaderSize,
+                       f.size() - log::kIndexHeaderSize);
     record::StoreBigEndian<uint32_t>(f.data() + log::kIndexCrcPos, crc);
     return f;
   };
@@ -199,8 +199,8 @@ class LogIndexTest : public ::testing::Test {
       std::vector<std::byte> b = MakeBatch(1 + i % 4, 1000 + i, 50 + (i * 37) % 400);
       auto r = co_await (*opened)->append(b);
       CO_ASSERT_OK(r);
-      batches_.push_back({r->base_offset.value(), r->last_offset.value(), expected_.size(),
-                          b.size()});
+      batches_.push_back(
+          {r->base_offset.value(), r->last_offset.value(), expected_.size(), b.size()});
       expected_.insert(expected_.end(), b.begin(), b.end());
     }
     CO_ASSERT_OK(co_await (*opened)->close());
