@@ -64,7 +64,9 @@ struct ReactorOptions {
   // kInvalidArgument), else io_uring when the probe passes, else posix. Set: wins over the
   // environment.
   std::optional<Backend> backend;
-  unsigned ring_entries = 256;    // SQ size (the CQ gets 4x); at least 8
+  // SQ size (the CQ gets 4x); at least 8. More than the kernel allows (32768) fails io_uring
+  // setup, which then falls back to posix unless io_uring is forced.
+  unsigned ring_entries = 256;
   unsigned blocking_threads = 2;  // upper bound; threads start on first use
 };
 
