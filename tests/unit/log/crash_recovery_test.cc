@@ -96,7 +96,7 @@ Task<void> CrashLoop(io::Reactor& reactor, const std::string& root, uint64_t see
   Model model;
   uint64_t dropped = 0;
   uint64_t rounds_with_drops = 0;
-  constexpr int kRounds = 30;
+  constexpr int kRounds = 60;
   for (int round = 0; round < kRounds; ++round) {
     auto opened = co_await PartitionLog::Open(fs, clock, dir, SmallConfig());
     EXPECT_TRUE(opened.ok()) << "round " << round << ": " << opened.status();
