@@ -240,6 +240,15 @@ void Reactor::SubmitRequest(detail::IoRequest& req) {
     req.result = -ECANCELED;
     return;
   }
+  if (tls_current != nullptr && tls_current != this) {
+    // A coroutine running on another reactor's loop used this one: it would never be resumed
+    // (or be resumed on the wrong thread). Fail loudly instead of hanging.
+    std::fprintf(stderr,
+                 "spool: an operation of reactor %p was started on the loop of reactor %p; a task "
+                 "must only use the reactor that runs it\n",
+                 static_cast<void*>(this), static_cast<void*>(tls_current));
+    std::abort();
+  }
   c.stats.submissions++;
   c.backend->Submit(&req);
 }

@@ -39,6 +39,25 @@ constexpr Opcode kRequiredOpcodes[] = {
     {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
 };
 
+// ThreadSanitizer cannot see liburing's raw mmap/munmap syscalls, so when a ring is torn down on
+// one thread and the kernel hands the same addresses to a new ring on another, it reports the new
+// ring's first SQE writes as racing with the old ring's last ones. A release when a ring goes and
+// an acquire when one comes tells it the truth: the old ring was gone first.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+char ring_memory_handoff;
+void RingMemoryAcquire() {
+  __tsan_acquire(&ring_memory_handoff);
+}
+void RingMemoryRelease() {
+  __tsan_release(&ring_memory_handoff);
+}
+#else
+void RingMemoryAcquire() {}
+void RingMemoryRelease() {}
+#endif
+
 // One SQE carries at most this many bytes (the SQE length field is 32 bits); the Reactor
 // resumes the rest as a short count.
 constexpr size_t kMaxChunk = size_t{1} << 30;
@@ -75,6 +94,7 @@ StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(const ReactorOption
   params.cq_entries = entries * 4;
   int r = io_uring_queue_init_params(entries, &b->ring_, &params);
   if (r < 0) return ErrnoStatus(-r, "io_uring_setup");
+  RingMemoryAcquire();
   b->ring_ready_ = true;
   if ((params.features & IORING_FEAT_NODROP) == 0) {
     return Status(absl::StatusCode::kUnimplemented,
@@ -90,7 +110,10 @@ UringBackend::UringBackend(unsigned blocking_threads, std::unique_ptr<Completion
 
 UringBackend::~UringBackend() {
   if (!shut_down_) Shutdown();
-  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (ring_ready_) {
+    RingMemoryRelease();
+    io_uring_queue_exit(&ring_);
+  }
 }
 
 io_uring_sqe* UringBackend::GetSqe() {

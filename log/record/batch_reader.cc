@@ -120,7 +120,7 @@ StatusOr<bool> BatchReader::Next(RecordView* out) {
 
   const size_t start = pos_;
   size_t p = pos_;
-  int32_t length;
+  int32_t length = 0;
   if (!TryReadVarint(records_, &p, &length)) {
     RecordParser at_length(records_.subspan(start), read_, start);
     at_length.FailVarint("length", 32);
@@ -139,11 +139,11 @@ StatusOr<bool> BatchReader::Next(RecordView* out) {
 
   RecordParser r(records_.subspan(p, static_cast<size_t>(length)), read_, start);
   const int8_t attributes = r.Attributes();
-  int64_t timestamp_delta;
-  int32_t offset_delta;
+  int64_t timestamp_delta = 0;
+  int32_t offset_delta = 0;
   std::optional<std::span<const std::byte>> key;
   std::optional<std::span<const std::byte>> value;
-  int32_t header_count;
+  int32_t header_count = 0;
   if (!r.Varlong("timestampDelta", &timestamp_delta) || !r.Varint("offsetDelta", &offset_delta)) {
     return Fail(r.error());
   }
