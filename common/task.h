@@ -9,6 +9,11 @@
 // their reactor's thread, so code inside a task never needs a lock for reactor-owned state.
 // Exceptions are not used in Spool: an exception escaping a coroutine terminates the process.
 //
+// Compiler pitfall (GCC 12.2): a co_await directly inside an if/while/switch condition, a ?:
+// expression or a gtest EXPECT_/ASSERT_ macro is miscompiled (the coroutine body silently never
+// runs). Bind the awaited value to a variable first; scripts/check-coroutines (a ctest) enforces
+// this.
+//
 // Lifetime rule for callers: arguments a coroutine takes by reference (spans, string_views) must
 // stay alive until the Task completes. Prefer passing owned values (std::string) into coroutines.
 #pragma once
@@ -134,18 +139,6 @@ class [[nodiscard]] Task<void> {
  private:
   explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
   std::coroutine_handle<promise_type> h_;
-};
-
-// A coroutine that starts at once and frees itself when done. Used by Reactor::spawn to run a
-// Task<void> without an awaiter; not for direct use.
-struct DetachedTask {
-  struct promise_type {
-    DetachedTask get_return_object() const noexcept { return {}; }
-    std::suspend_never initial_suspend() const noexcept { return {}; }
-    std::suspend_never final_suspend() const noexcept { return {}; }
-    void return_void() const noexcept {}
-    [[noreturn]] void unhandled_exception() const noexcept { std::terminate(); }
-  };
 };
 
 }  // namespace spool

@@ -32,8 +32,12 @@ Task<Status> PartitionLogImpl::truncate_to(Offset offset) {
   if (offset >= next_offset_) co_return Status();
   co_await sync_mutex_.lock();
   AsyncLockGuard sync_guard(sync_mutex_);
-  Status st =
-      offset < log_start_ ? co_await TruncateFully(offset) : co_await TruncateLocked(offset);
+  Status st;
+  if (offset < log_start_) {
+    st = co_await TruncateFully(offset);
+  } else {
+    st = co_await TruncateLocked(offset);
+  }
   if (!st.ok()) Fail(st);
   // Waiters for offsets that are gone see it and return kAborted.
   visible_changed_.notify_all();
