@@ -1,0 +1,157 @@
+#include "proto/body.h"
+
+#include <array>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/frame_decoder.h"
+
+namespace spool::proto {
+namespace {
+
+constexpr std::array<ApiVersionSupport, 7> kSupported = {{
+    {v1::API_KEY_PRODUCE, 0, 0},
+    {v1::API_KEY_FETCH, 0, 0},
+    {v1::API_KEY_LIST_OFFSETS, 0, 0},
+    {v1::API_KEY_METADATA, 0, 0},
+    {v1::API_KEY_API_VERSIONS, 0, 0},
+    {v1::API_KEY_CREATE_TOPICS, 0, 0},
+    {v1::API_KEY_DELETE_TOPICS, 0, 0},
+}};
+
+template <typename Request, typename Response>
+std::unique_ptr<google::protobuf::Message> Make(bool response) {
+  if (response) return std::make_unique<Response>();
+  return std::make_unique<Request>();
+}
+
+// Slices `payload` by the payload_bytes of each partition of each topic, in order.
+template <typename Message>
+StatusOr<std::vector<PartitionPayload>> Split(const Message& message,
+                                              std::span<const std::byte> payload) {
+  std::vector<PartitionPayload> out;
+  uint64_t pos = 0;
+  for (const auto& topic : message.topics()) {
+    for (const auto& partition : topic.partitions()) {
+      const uint64_t length = partition.payload_bytes();
+      if (length > payload.size() - pos) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: partition %s-%d claims %d payload bytes, only %d are left of %d",
+                            message.GetTypeName(), topic.name(), partition.partition(), length,
+                            payload.size() - pos, payload.size()));
+      }
+      out.push_back(PartitionPayload{topic.name(), partition.partition(),
+                                     payload.subspan(pos, static_cast<size_t>(length))});
+      pos += length;
+    }
+  }
+  if (pos != payload.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: partitions claim %d payload bytes but the frame carries %d",
+                        message.GetTypeName(), pos, payload.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::span<const ApiVersionSupport> SupportedApis() {
+  return kSupported;
+}
+
+bool IsSupported(int16_t api_key, int16_t api_version) {
+  for (const ApiVersionSupport& api : kSupported) {
+    if (api.api_key == api_key) {
+      return api_version >= api.min_version && api_version <= api.max_version;
+    }
+  }
+  return false;
+}
+
+StatusOr<std::unique_ptr<google::protobuf::Message>> NewBody(int16_t api_key, bool response) {
+  if (!v1::ApiKey_IsValid(api_key)) {
+    return absl::UnimplementedError(absl::StrCat("unknown API key ", api_key));
+  }
+  switch (static_cast<ApiKey>(api_key)) {
+    case v1::API_KEY_PRODUCE:
+      return Make<v1::ProduceRequest, v1::ProduceResponse>(response);
+    case v1::API_KEY_FETCH:
+      return Make<v1::FetchRequest, v1::FetchResponse>(response);
+    case v1::API_KEY_LIST_OFFSETS:
+      return Make<v1::ListOffsetsRequest, v1::ListOffsetsResponse>(response);
+    case v1::API_KEY_METADATA:
+      return Make<v1::MetadataRequest, v1::MetadataResponse>(response);
+    case v1::API_KEY_API_VERSIONS:
+      return Make<v1::ApiVersionsRequest, v1::ApiVersionsResponse>(response);
+    case v1::API_KEY_CREATE_TOPICS:
+      return Make<v1::CreateTopicsRequest, v1::CreateTopicsResponse>(response);
+    case v1::API_KEY_DELETE_TOPICS:
+      return Make<v1::DeleteTopicsRequest, v1::DeleteTopicsResponse>(response);
+    case v1::ApiKey_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case v1::ApiKey_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;
+  }
+  return absl::UnimplementedError(absl::StrCat("unknown API key ", api_key));
+}
+
+Status ParseBody(std::span<const std::byte> body, google::protobuf::Message* message) {
+  // ParseFromArray takes an int size; the frame limits keep bodies far below 2 GiB, but check.
+  if (body.size() > static_cast<size_t>(INT32_MAX) ||
+      !message->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("malformed %s body (%d bytes)", message->GetTypeName(), body.size()));
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<std::unique_ptr<google::protobuf::Message>> ParseFrameBody(
+    const FrameHeader& header, std::span<const std::byte> body) {
+  ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> message,
+                   NewBody(header.api_key, header.is_response()));
+  RETURN_IF_ERROR(ParseBody(body, message.get()));
+  return message;
+}
+
+bool CarriesPayload(int16_t api_key, bool response) {
+  return (api_key == v1::API_KEY_PRODUCE && !response) ||
+         (api_key == v1::API_KEY_FETCH && response);
+}
+
+StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::ProduceRequest& request,
+                                                     std::span<const std::byte> payload) {
+  return Split(request, payload);
+}
+
+StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::FetchResponse& response,
+                                                     std::span<const std::byte> payload) {
+  return Split(response, payload);
+}
+
+Status DecodeOneFrameForFuzz(std::span<const std::byte> bytes) {
+  FrameDecoder decoder;
+  decoder.Feed(bytes);
+  for (;;) {
+    ASSIGN_OR_RETURN(std::optional<Frame> frame, decoder.Next());
+    if (!frame) break;
+    ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> body,
+                     ParseFrameBody(frame->header(), frame->body()));
+    if (!CarriesPayload(frame->header().api_key, frame->header().is_response()) &&
+        !frame->payload().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s frame carries %d payload bytes but takes none", body->GetTypeName(),
+                          frame->payload().size()));
+    }
+    if (const auto* produce = dynamic_cast<const v1::ProduceRequest*>(body.get())) {
+      RETURN_IF_ERROR(SplitPayload(*produce, frame->payload()).status());
+    } else if (const auto* fetch = dynamic_cast<const v1::FetchResponse*>(body.get())) {
+      RETURN_IF_ERROR(SplitPayload(*fetch, frame->payload()).status());
+    }
+  }
+  if (!decoder.at_frame_boundary()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("stream ends inside a frame (%d bytes pending)", decoder.buffered_bytes()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace spool::proto

@@ -1,0 +1,279 @@
+#include "proto/errors.h"
+
+#include <charconv>
+#include <optional>
+#include <string>
+
+#include "absl/strings/cord.h"
+
+namespace spool::proto {
+
+std::string_view ErrorName(ErrorCode code) {
+  switch (code) {
+    case v1::NONE:
+      return "NONE";
+    case v1::UNKNOWN:
+      return "UNKNOWN";
+    case v1::OFFSET_OUT_OF_RANGE:
+      return "OFFSET_OUT_OF_RANGE";
+    case v1::CORRUPT_MESSAGE:
+      return "CORRUPT_MESSAGE";
+    case v1::UNKNOWN_TOPIC_OR_PARTITION:
+      return "UNKNOWN_TOPIC_OR_PARTITION";
+    case v1::LEADER_NOT_AVAILABLE:
+      return "LEADER_NOT_AVAILABLE";
+    case v1::NOT_LEADER_OR_FOLLOWER:
+      return "NOT_LEADER_OR_FOLLOWER";
+    case v1::REQUEST_TIMED_OUT:
+      return "REQUEST_TIMED_OUT";
+    case v1::BROKER_NOT_AVAILABLE:
+      return "BROKER_NOT_AVAILABLE";
+    case v1::MESSAGE_TOO_LARGE:
+      return "MESSAGE_TOO_LARGE";
+    case v1::NETWORK_EXCEPTION:
+      return "NETWORK_EXCEPTION";
+    case v1::INVALID_TOPIC:
+      return "INVALID_TOPIC";
+    case v1::RECORD_LIST_TOO_LARGE:
+      return "RECORD_LIST_TOO_LARGE";
+    case v1::NOT_ENOUGH_REPLICAS:
+      return "NOT_ENOUGH_REPLICAS";
+    case v1::NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+      return "NOT_ENOUGH_REPLICAS_AFTER_APPEND";
+    case v1::INVALID_REQUIRED_ACKS:
+      return "INVALID_REQUIRED_ACKS";
+    case v1::INVALID_TIMESTAMP:
+      return "INVALID_TIMESTAMP";
+    case v1::UNSUPPORTED_VERSION:
+      return "UNSUPPORTED_VERSION";
+    case v1::TOPIC_ALREADY_EXISTS:
+      return "TOPIC_ALREADY_EXISTS";
+    case v1::INVALID_PARTITIONS:
+      return "INVALID_PARTITIONS";
+    case v1::INVALID_REPLICATION_FACTOR:
+      return "INVALID_REPLICATION_FACTOR";
+    case v1::INVALID_CONFIG:
+      return "INVALID_CONFIG";
+    case v1::NOT_CONTROLLER:
+      return "NOT_CONTROLLER";
+    case v1::INVALID_REQUEST:
+      return "INVALID_REQUEST";
+    case v1::POLICY_VIOLATION:
+      return "POLICY_VIOLATION";
+    case v1::KAFKA_STORAGE_ERROR:
+      return "KAFKA_STORAGE_ERROR";
+    case v1::FENCED_LEADER_EPOCH:
+      return "FENCED_LEADER_EPOCH";
+    case v1::UNKNOWN_LEADER_EPOCH:
+      return "UNKNOWN_LEADER_EPOCH";
+    case v1::INVALID_RECORD:
+      return "INVALID_RECORD";
+    case v1::THROTTLING_QUOTA_EXCEEDED:
+      return "THROTTLING_QUOTA_EXCEEDED";
+    case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;  // not values; handled below with codes from newer peers
+  }
+  return "UNKNOWN_CODE";
+}
+
+bool IsRetriable(ErrorCode code) {
+  switch (code) {
+    case v1::NONE:
+      return false;
+    case v1::UNKNOWN:
+      return false;
+    case v1::OFFSET_OUT_OF_RANGE:
+      return false;
+    case v1::CORRUPT_MESSAGE:
+      return true;
+    case v1::UNKNOWN_TOPIC_OR_PARTITION:
+      return true;
+    case v1::LEADER_NOT_AVAILABLE:
+      return true;
+    case v1::NOT_LEADER_OR_FOLLOWER:
+      return true;
+    case v1::REQUEST_TIMED_OUT:
+      return true;
+    case v1::BROKER_NOT_AVAILABLE:
+      return true;
+    case v1::MESSAGE_TOO_LARGE:
+      return false;
+    case v1::NETWORK_EXCEPTION:
+      return true;
+    case v1::INVALID_TOPIC:
+      return false;
+    case v1::RECORD_LIST_TOO_LARGE:
+      return false;
+    case v1::NOT_ENOUGH_REPLICAS:
+      return true;
+    case v1::NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+      return true;
+    case v1::INVALID_REQUIRED_ACKS:
+      return false;
+    case v1::INVALID_TIMESTAMP:
+      return false;
+    case v1::UNSUPPORTED_VERSION:
+      return false;
+    case v1::TOPIC_ALREADY_EXISTS:
+      return false;
+    case v1::INVALID_PARTITIONS:
+      return false;
+    case v1::INVALID_REPLICATION_FACTOR:
+      return false;
+    case v1::INVALID_CONFIG:
+      return false;
+    case v1::NOT_CONTROLLER:
+      return true;
+    case v1::INVALID_REQUEST:
+      return false;
+    case v1::POLICY_VIOLATION:
+      return false;
+    case v1::KAFKA_STORAGE_ERROR:
+      return true;
+    case v1::FENCED_LEADER_EPOCH:
+      return true;
+    case v1::UNKNOWN_LEADER_EPOCH:
+      return true;
+    case v1::INVALID_RECORD:
+      return false;
+    case v1::THROTTLING_QUOTA_EXCEEDED:
+      return true;
+    case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;  // not values; handled below with codes from newer peers
+  }
+  return false;
+}
+
+absl::StatusCode StatusCodeFor(ErrorCode code) {
+  switch (code) {
+    case v1::NONE:
+      return absl::StatusCode::kOk;
+    case v1::UNKNOWN:
+      return absl::StatusCode::kUnknown;
+    case v1::OFFSET_OUT_OF_RANGE:
+      return absl::StatusCode::kOutOfRange;
+    case v1::CORRUPT_MESSAGE:
+      return absl::StatusCode::kDataLoss;
+    case v1::UNKNOWN_TOPIC_OR_PARTITION:
+      return absl::StatusCode::kNotFound;
+    case v1::LEADER_NOT_AVAILABLE:
+      return absl::StatusCode::kUnavailable;
+    case v1::NOT_LEADER_OR_FOLLOWER:
+      return absl::StatusCode::kUnavailable;
+    case v1::REQUEST_TIMED_OUT:
+      return absl::StatusCode::kDeadlineExceeded;
+    case v1::BROKER_NOT_AVAILABLE:
+      return absl::StatusCode::kUnavailable;
+    case v1::MESSAGE_TOO_LARGE:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::NETWORK_EXCEPTION:
+      return absl::StatusCode::kUnavailable;
+    case v1::INVALID_TOPIC:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::RECORD_LIST_TOO_LARGE:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::NOT_ENOUGH_REPLICAS:
+      return absl::StatusCode::kUnavailable;
+    case v1::NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+      return absl::StatusCode::kUnavailable;
+    case v1::INVALID_REQUIRED_ACKS:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::INVALID_TIMESTAMP:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::UNSUPPORTED_VERSION:
+      return absl::StatusCode::kUnimplemented;
+    case v1::TOPIC_ALREADY_EXISTS:
+      return absl::StatusCode::kAlreadyExists;
+    case v1::INVALID_PARTITIONS:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::INVALID_REPLICATION_FACTOR:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::INVALID_CONFIG:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::NOT_CONTROLLER:
+      return absl::StatusCode::kUnavailable;
+    case v1::INVALID_REQUEST:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::POLICY_VIOLATION:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::KAFKA_STORAGE_ERROR:
+      return absl::StatusCode::kUnavailable;
+    case v1::FENCED_LEADER_EPOCH:
+      return absl::StatusCode::kAborted;
+    case v1::UNKNOWN_LEADER_EPOCH:
+      return absl::StatusCode::kUnavailable;
+    case v1::INVALID_RECORD:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::THROTTLING_QUOTA_EXCEEDED:
+      return absl::StatusCode::kResourceExhausted;
+    case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
+    case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
+      break;  // not values; handled below with codes from newer peers
+  }
+  return absl::StatusCode::kUnknown;
+}
+
+Status ErrorToStatus(ErrorCode code, std::string_view message) {
+  if (code == v1::NONE) return absl::OkStatus();
+  const std::string_view text = message.empty() ? ErrorName(code) : message;
+  Status status(StatusCodeFor(code), absl::string_view(text.data(), text.size()));
+  status.SetPayload(kErrorCodePayloadUrl, absl::Cord(std::to_string(static_cast<int>(code))));
+  return status;
+}
+
+namespace {
+
+// The nearest wire code for a failure that carries none (see errors.h).
+ErrorCode FromAbslCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return v1::NONE;
+    case absl::StatusCode::kInvalidArgument:
+      return v1::INVALID_REQUEST;
+    case absl::StatusCode::kDeadlineExceeded:
+      return v1::REQUEST_TIMED_OUT;
+    case absl::StatusCode::kNotFound:
+      return v1::UNKNOWN_TOPIC_OR_PARTITION;
+    case absl::StatusCode::kAlreadyExists:
+      return v1::TOPIC_ALREADY_EXISTS;
+    case absl::StatusCode::kResourceExhausted:  // ENOSPC, EDQUOT below the log
+    case absl::StatusCode::kAborted:            // the log refuses writes after a failed one
+      return v1::KAFKA_STORAGE_ERROR;
+    case absl::StatusCode::kOutOfRange:
+      return v1::OFFSET_OUT_OF_RANGE;
+    case absl::StatusCode::kUnimplemented:
+      return v1::UNSUPPORTED_VERSION;
+    case absl::StatusCode::kUnavailable:
+      return v1::BROKER_NOT_AVAILABLE;
+    case absl::StatusCode::kDataLoss:  // bad CRC / length in the record codec
+      return v1::CORRUPT_MESSAGE;
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kDoNotUseReservedForFutureExpansionUseDefaultInSwitchInstead_:
+      return v1::UNKNOWN;
+  }
+  return v1::UNKNOWN;
+}
+
+}  // namespace
+
+ErrorCode ErrorFromStatus(const Status& status) {
+  if (status.ok()) return v1::NONE;
+  if (absl::optional<absl::Cord> payload = status.GetPayload(kErrorCodePayloadUrl)) {
+    const std::string text(*payload);
+    int value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc() && end == text.data() + text.size() && v1::ErrorCode_IsValid(value)) {
+      return static_cast<ErrorCode>(value);
+    }
+  }
+  return FromAbslCode(status.code());
+}
+
+}  // namespace spool::proto
