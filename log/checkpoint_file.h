@@ -5,7 +5,8 @@
 // Durability: WriteCheckpoint() replaces the file atomically (temp file, fdatasync, rename,
 // directory fsync); when it returns OK the new content survives a crash, and until then the old
 // one does. The whole file is covered by a CRC-32C, so a torn or damaged checkpoint is rejected
-// (kDataLoss) and the caller falls back to a full recovery scan; it is never trusted.
+// (kDataLoss with no errno) and the caller falls back to a full recovery scan; it is never
+// trusted. A read error is reported as such (its errno attached), and is not damage.
 //
 // Threading: call on the FileSystem's reactor thread. Encode/Decode are pure.
 #pragma once

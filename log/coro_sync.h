@@ -48,7 +48,6 @@ class AsyncMutex {
     waiters_.pop_front();
     reactor_.schedule(next);
   }
-  bool locked() const { return locked_; }
 
  private:
   io::Reactor& reactor_;
@@ -86,7 +85,6 @@ class Notifier {
     void await_resume() const noexcept {}
   };
   [[nodiscard]] Awaiter wait() { return Awaiter{*this}; }
-  bool has_waiters() const { return !waiters_.empty(); }
   void notify_all() {
     if (waiters_.empty()) return;
     std::vector<std::coroutine_handle<>> woken;

@@ -20,10 +20,14 @@ Task<StatusOr<std::vector<std::byte>>> ReadWholeFile(io::FileSystem& fs, std::st
   while (done < bytes.size()) {
     StatusOr<size_t> n = co_await file->read_at(done, std::span(bytes).subspan(done));
     if (!n.ok()) co_return co_await CloseFile(std::move(file), n.status());
-    if (*n == 0) break;  // shrank meanwhile: keep what is there
+    if (*n == 0) {
+      // It shrank under the read: not damage to judge by a partial image, but a file in use.
+      co_return co_await CloseFile(std::move(file), absl::AbortedError(absl::StrCat(
+                                                        path, ": ended at ", done, " of ",
+                                                        bytes.size(), " bytes during the read")));
+    }
     done += *n;
   }
-  bytes.resize(done);
   CO_RETURN_IF_ERROR(co_await CloseFile(std::move(file)));
   co_return bytes;
 }

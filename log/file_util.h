@@ -17,7 +17,8 @@
 namespace spool::log {
 
 // Reads the whole file at `path`. Errors: kNotFound when it is missing, kDataLoss when it is
-// larger than `max_size` (never trusted enough to allocate for), I/O errors as they come.
+// larger than `max_size` (never trusted enough to allocate for), kAborted when it shrinks during
+// the read, I/O errors as they come.
 [[nodiscard]] Task<StatusOr<std::vector<std::byte>>> ReadWholeFile(io::FileSystem& fs,
                                                                    std::string path,
                                                                    uint64_t max_size);

@@ -14,7 +14,7 @@ HeaderScanner::HeaderScanner(io::File& file, uint64_t position, uint64_t end, si
       pos_(position),
       end_(end),
       max_batch_size_(max_batch_size),
-      buf_(std::max(chunk_size, kHeaderSize)) {}
+      buf_size_(std::max(chunk_size, kHeaderSize)) {}
 
 Task<StatusOr<std::optional<ScannedBatch>>> HeaderScanner::Next() {
   if (pos_ >= end_) co_return std::nullopt;
@@ -23,8 +23,9 @@ Task<StatusOr<std::optional<ScannedBatch>>> HeaderScanner::Next() {
         absl::StrCat("batch header at position ", pos_, " crosses the end at ", end_));
   }
   if (pos_ < buf_pos_ || pos_ + kHeaderSize > buf_pos_ + buf_len_) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf_.size(), end_ - pos_));
-    CO_ASSIGN_OR_RETURN(size_t n, co_await file_.read_at(pos_, std::span(buf_).first(want)));
+    if (buf_ == nullptr) buf_ = std::make_unique_for_overwrite<std::byte[]>(buf_size_);
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf_size_, end_ - pos_));
+    CO_ASSIGN_OR_RETURN(size_t n, co_await file_.read_at(pos_, std::span(buf_.get(), want)));
     buf_pos_ = pos_;
     buf_len_ = n;
     if (n < kHeaderSize) {
@@ -34,7 +35,7 @@ Task<StatusOr<std::optional<ScannedBatch>>> HeaderScanner::Next() {
                                                 " (truncated during the read)"));
     }
   }
-  std::span<const std::byte> at = std::span(buf_).subspan(pos_ - buf_pos_, kHeaderSize);
+  std::span<const std::byte> at(buf_.get() + (pos_ - buf_pos_), kHeaderSize);
   StatusOr<record::BatchHeader> header = record::ParseHeader(at, max_batch_size_);
   if (!header.ok()) {
     co_return absl::DataLossError(

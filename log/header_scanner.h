@@ -10,8 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
-#include <vector>
 
 #include "common/io/file_system.h"
 #include "common/status.h"
@@ -43,9 +43,10 @@ class HeaderScanner {
   uint64_t pos_;
   uint64_t end_;
   size_t max_batch_size_;
-  std::vector<std::byte> buf_;
-  uint64_t buf_pos_ = 0;  // file position of buf_[0]
-  size_t buf_len_ = 0;    // valid bytes in buf_
+  size_t buf_size_;
+  std::unique_ptr<std::byte[]> buf_;  // allocated at the first read, never zero-filled
+  uint64_t buf_pos_ = 0;              // file position of buf_[0]
+  size_t buf_len_ = 0;                // valid bytes in buf_
 };
 
 }  // namespace spool::log

@@ -108,7 +108,6 @@ void PartitionLogImpl::PublishWritten() {
     IndexBatch(seg, p.position, p.header, config_.index_interval_bytes);
     visible_end_ = seg.end_offset;
     ++stats_.appends;
-    ++published_batches_;
     published_records_ += static_cast<uint64_t>(p.header.records_count);
     published = true;
     Finish(p, Status());

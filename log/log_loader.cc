@@ -16,6 +16,14 @@ namespace spool::log {
 
 namespace {
 
+// A file that is missing, or that fails its own checks (kDataLoss with no errno: a bad magic,
+// CRC or length), is rebuilt or ignored. Anything else is an I/O error (EIO, ENOMEM, ...) or a
+// file that changed under the read: Open fails, so that a transient error can never make
+// recovery ignore a good checkpoint, cut a segment or delete one (log/FORMAT.md, "Recovery").
+bool MissingOrDamaged(const Status& st) {
+  return absl::IsNotFound(st) || (absl::IsDataLoss(st) && ErrnoOf(st) == 0);
+}
+
 struct DirListing {
   std::vector<Offset> logs;  // sorted (list_dir sorts names; fixed-width names sort by offset)
   std::set<Offset> index_bases;
@@ -50,8 +58,11 @@ DirListing Classify(const std::vector<std::string>& names) {
 
 // Loads both index files of `seg`, whose batches end at `end_offset`, and checks them against
 // the file: see OffsetIndex::Decode / TimeIndex::Decode; a non-empty segment must have a
-// time-index entry (its largest timestamp); and the batches from the last offset-index entry to
-// the end of the file must start where the entry says and end at `end_offset`.
+// time-index entry (its largest timestamp); the batches from the last offset-index entry to the
+// end of the file must start where the entry says and end at `end_offset`; and none of them may
+// have a timestamp above the time index's last entry (a stale index file, written when the
+// segment was shorter, fails here instead of hiding the newer timestamps from retention and
+// timestamp lookups).
 Task<Status> LoadIndexes(io::FileSystem& fs, Segment& seg, uint64_t file_size, Offset end_offset,
                          size_t max_batch) {
   const int64_t rel_end = end_offset - seg.base;
@@ -78,6 +89,7 @@ Task<Status> LoadIndexes(io::FileSystem& fs, Segment& seg, uint64_t file_size, O
   }
   HeaderScanner scanner(*seg.file, pos, file_size, max_batch);
   std::optional<Offset> last_batch_base;
+  const int64_t indexed_max = time_index.empty() ? kNoTimestamp : time_index.last()->timestamp;
   while (true) {
     CO_ASSIGN_OR_RETURN(std::optional<ScannedBatch> batch, co_await scanner.Next());
     if (!batch) break;
@@ -85,6 +97,11 @@ Task<Status> LoadIndexes(io::FileSystem& fs, Segment& seg, uint64_t file_size, O
       co_return absl::DataLossError(
           absl::StrCat(seg.index_path, ": batch at position ", batch->position, " has offset ",
                        batch->header.base_offset, ", the index says ", expected.value()));
+    }
+    if (batch->header.max_timestamp > indexed_max) {
+      co_return absl::DataLossError(absl::StrCat(
+          seg.time_index_path, ": ends at timestamp ", indexed_max, " but the batch at offset ",
+          batch->header.base_offset, " has ", batch->header.max_timestamp, " (stale)"));
     }
     last_batch_base = Offset(batch->header.base_offset);
     expected = Offset(batch->header.last_offset() + 1);
@@ -136,18 +153,30 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
     dir_changed = true;
   }
 
-  // 2. The marker and the checkpoint; a damaged one (or one that cannot be read) is ignored.
+  // 2. The marker and the checkpoint; a damaged one is ignored, one that cannot be read fails
+  //    the open (ignoring a good checkpoint would bring back segments below its log start and
+  //    overwrite its replication state).
   std::optional<CleanShutdownMarker> marker;
   if (listing.has_marker) {
     StatusOr<CleanShutdownMarker> m = co_await ReadCleanShutdown(fs, dir);
-    if (m.ok()) marker = *m;
+    if (m.ok()) {
+      marker = *m;
+    } else if (!MissingOrDamaged(m.status())) {
+      co_return m.status();
+    }
   }
   std::optional<CheckpointData> ck;
   if (listing.has_checkpoint) {
     StatusOr<CheckpointData> c = co_await ReadCheckpoint(fs, dir);
-    if (c.ok()) ck = *c;
+    if (c.ok()) {
+      ck = *c;
+    } else if (!MissingOrDamaged(c.status())) {
+      co_return c.status();
+    }
   }
   stats.checkpoint_valid = ck.has_value();
+  // Every batch below it was durable when the checkpoint was written.
+  const Offset recovery_point = ck ? ck->recovery_point : Offset(0);
 
   // 3. Open the segments.
   std::vector<std::shared_ptr<Segment>> segs;
@@ -192,10 +221,9 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
   stats.clean_shutdown = clean;
   size_t scan_from = segs.size();
   if (!clean) {
-    const Offset rp = ck ? ck->recovery_point : Offset(0);
     scan_from = 0;
     for (size_t i = 0; i < segs.size(); ++i) {
-      if (segs[i]->base <= rp) scan_from = i;
+      if (segs[i]->base <= recovery_point) scan_from = i;
     }
   }
 
@@ -209,6 +237,7 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
       const Offset end = last ? marker->log_end_offset : segs[i + 1]->base;
       Status st = co_await LoadIndexes(fs, seg, sizes[i], end, scan_options.max_batch_size);
       if (st.ok()) continue;
+      if (!MissingOrDamaged(st)) co_return st;
       ++stats.indexes_rebuilt;
     }
     CO_ASSIGN_OR_RETURN(ScanReport report, co_await ScanSegment(seg, sizes[i], scan_options));
@@ -217,9 +246,19 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
     stats.batches_scanned += report.batches;
     stats.bytes_scanned += report.valid_size;
     std::string reason = report.stop_reason;
+    Offset damaged_at = seg.end_offset;  // the first offset the damage takes away
     if (reason.empty() && !last && segs[i + 1]->base != seg.end_offset) {
       reason = absl::StrCat(seg.log_path, " ends at offset ", seg.end_offset.value(),
                             " but the next segment starts at ", segs[i + 1]->base.value());
+      damaged_at = std::min(seg.end_offset, segs[i + 1]->base);
+    }
+    if (!reason.empty() && damaged_at < recovery_point) {
+      // A crash cannot damage what was durable: this is a bad disk or a foreign hand. Cutting
+      // here would delete acknowledged batches (and every later segment), so refuse instead and
+      // leave the files as they are for an operator (or a replica) to repair.
+      co_return absl::DataLossError(
+          absl::StrCat(reason, ": the damage is below the recovery point ", recovery_point.value(),
+                       ", in data that was durable; recovery does not cut durable data"));
     }
     if (report.valid_size < sizes[i]) {
       CO_RETURN_IF_ERROR(co_await seg.file->truncate(report.valid_size));
@@ -242,21 +281,21 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
     dir_changed = true;
   }
 
-  // 7. Make the recovered state durable before anything is appended to it.
+  // 7. Make the recovered state durable before anything is appended to it. Every scanned
+  //    segment gets fresh index files, the active one too: the new checkpoint's recovery point
+  //    is the log end, and a segment that ends at or below a recovery point must have durable
+  //    index files that describe it (a later roll rewrites them in place, and a crash before
+  //    that rewrite is durable must not leave the ones of an older, shorter segment).
   for (size_t i = 0; i < segs.size(); ++i) {
     Segment& seg = *segs[i];
-    const bool last = i + 1 == segs.size();
-    if (scanned[i]) CO_RETURN_IF_ERROR(co_await seg.file->datasync());
-    if (!last) {
-      seg.sealed = true;
-      if (scanned[i]) {
-        AddFinalTimeEntry(seg);
-        CO_RETURN_IF_ERROR(co_await WriteIndexFiles(fs, seg));
-        CO_RETURN_IF_ERROR(co_await SyncIndexFiles(seg));
-        dir_changed = true;
-      }
-      seg.fully_durable = true;
+    if (scanned[i]) {
+      CO_RETURN_IF_ERROR(co_await seg.file->datasync());
+      AddFinalTimeEntry(seg);
+      CO_RETURN_IF_ERROR(co_await WriteIndexFiles(fs, seg));
+      CO_RETURN_IF_ERROR(co_await SyncIndexFiles(seg));
+      dir_changed = true;
     }
+    if (i + 1 < segs.size()) seg.sealed = seg.fully_durable = true;
     seg.reserved = seg.synced_size = seg.size;
   }
   if (listing.has_marker) {

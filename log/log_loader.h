@@ -14,11 +14,19 @@
 //      holding the recovery point and scans that segment and all later ones batch by batch;
 //   5. an index file that is missing or fails its checks makes its segment be scanned too;
 //   6. at the first bad byte found by a scan, the segment is truncated there and every later
-//      segment deleted (nothing after a hole can be trusted); so is a gap between segments;
-//   7. makes the result durable: datasyncs scanned and truncated segments, writes and syncs the
-//      index files of sealed segments that were rebuilt, removes the marker, and writes a fresh
-//      checkpoint (recovery point = log end) when anything changed; the directory is synced
-//      (by the checkpoint's atomic write, or on its own) before LoadLog returns.
+//      segment deleted (nothing after a hole can be trusted); so is a gap between segments.
+//      Damage or a gap below the checkpoint's recovery point is not cut: it cannot come from a
+//      crash, and cutting would delete durable batches, so LoadLog fails with kDataLoss;
+//   7. makes the result durable: datasyncs the scanned (and truncated) segments, writes and
+//      syncs the index files of every scanned segment (the active one too: the new recovery
+//      point is the log end), removes the marker, and writes a fresh checkpoint (recovery
+//      point = log end) unless a clean open changed nothing; the directory is synced (by the
+//      checkpoint's atomic write, or on its own) before LoadLog returns.
+//
+// Errors: a file that cannot be read (an I/O error, or one that shrinks during the read) fails
+// LoadLog at once, and no segment is cut or deleted because of it: only files read whole and
+// found damaged are ignored, rebuilt or cut. kDataLoss for damage below the recovery point
+// (see 6), with the segments left as they are.
 //
 // Reactor thread only; `fs` must outlive the Task.
 #pragma once

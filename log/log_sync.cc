@@ -36,10 +36,6 @@ PartitionLogImpl::~PartitionLogImpl() {
   }
 }
 
-Task<Status> PartitionLogImpl::wait_durable(Offset offset) {
-  co_return co_await WaitDurable(offset, /*force=*/false);
-}
-
 Task<Status> PartitionLogImpl::flush() {
   CO_RETURN_IF_ERROR(CheckWritable());
   if (visible_end_ == durable_end_) co_return Status();
@@ -126,7 +122,7 @@ Task<Status> PartitionLogImpl::SyncLocked() {
     // sealed and took the branch above).
     const uint64_t covered = seg->size;
     const Offset target = seg->end_offset;
-    const uint64_t batches = published_batches_;
+    const uint64_t batches = stats_.appends;
     const uint64_t records = published_records_;
     if (seg->synced_size >= covered && durable_end_ >= target) continue;
     Status st = co_await seg->file->datasync();

@@ -3,7 +3,9 @@
 // Both change the checkpoint *before* they remove anything, so a crash in the middle leaves a
 // checkpoint that is safe for the files that remain (recovery clamps the log start to the first
 // segment and scans from a recovery point at or below the cut). Both make their deletions
-// durable (directory sync) before the log accepts appends that could reuse the names.
+// durable (directory sync) before the log accepts appends that could reuse the names; appends
+// go on while retention deletes its files (they never reuse a name below the log start), and
+// truncate_to, which can, waits for it.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -14,10 +16,15 @@
 namespace spool::log {
 
 Task<Status> PartitionLogImpl::DeleteSegment(std::shared_ptr<Segment> seg) {
-  Status st = co_await CloseFile(std::exchange(seg->unsynced_index, nullptr));
-  st = co_await CloseFile(std::exchange(seg->unsynced_time_index, nullptr), st);
-  // A reader holding a slice keeps the file open (and readable: it is only unlinked).
-  if (seg.use_count() == 1) st = co_await CloseFile(std::exchange(seg->file, nullptr), st);
+  Status st;
+  // Someone else holding the segment (a reader's slice, a sync round datasyncing its files)
+  // keeps all its files open: they are only unlinked, and the last holder's destructor closes
+  // them. Closing one under a sync round would pull the File from under its datasync.
+  if (seg.use_count() == 1) {
+    st = co_await CloseFile(std::exchange(seg->unsynced_index, nullptr));
+    st = co_await CloseFile(std::exchange(seg->unsynced_time_index, nullptr), st);
+    st = co_await CloseFile(std::exchange(seg->file, nullptr), st);
+  }
   Status unlinked = co_await UnlinkSegmentFiles(fs_, *seg);
   dir_dirty_ = true;
   co_return st.ok() ? unlinked : st;
@@ -28,6 +35,9 @@ Task<Status> PartitionLogImpl::truncate_to(Offset offset) {
   co_await append_mutex_.lock();
   AsyncLockGuard guard(append_mutex_);
   co_await DrainAppends();
+  // Retention may still be deleting segments below the log start, whose names a truncation
+  // below the log start reuses.
+  while (retention_deletions_ > 0) co_await appends_changed_.wait();
   CO_RETURN_IF_ERROR(CheckWritable());
   if (offset >= next_offset_) co_return Status();
   co_await sync_mutex_.lock();
@@ -158,7 +168,16 @@ Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
   log_start_ = std::max(log_start_, segments_.front()->base);
   recovery_point_ = std::max(recovery_point_, log_start_);
-  guard.release();  // appends go on while the files are removed
+  // Appends go on while the files are removed; truncate_to waits for the deletions.
+  ++retention_deletions_;
+  guard.release();
+  struct DeletionsDone {
+    PartitionLogImpl* log;
+    ~DeletionsDone() {
+      --log->retention_deletions_;
+      log->appends_changed_.notify_all();
+    }
+  } deletions_done{this};
 
   // The new log start is durable before any file goes, so a crash cannot bring back a
   // segment below it as readable data.

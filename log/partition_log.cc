@@ -149,6 +149,8 @@ Task<Status> PartitionLogImpl::close() {
   co_await append_mutex_.lock();
   AsyncLockGuard guard(append_mutex_);
   co_await DrainAppends();
+  // A retention still deleting its segments would touch the files after close() returned.
+  while (retention_deletions_ > 0) co_await appends_changed_.wait();
   co_await StopFlusher();
 
   Status result;
@@ -156,6 +158,17 @@ Task<Status> PartitionLogImpl::close() {
     result = absl::FailedPreconditionError(
         absl::StrCat("partition log closed without a clean shutdown after an earlier failure: ",
                      failed_.ToString()));
+    // After a failed fdatasync Linux may have dropped the pages it could not write while the
+    // page cache still serves them: the next Open()'s scan would read them back as whole
+    // batches, and its fdatasync would then call them durable. Cut every segment back to what
+    // the last successful fdatasync covered (every acknowledged batch lies below it), so the
+    // reopened log holds only bytes known to be on disk. Best effort: the log is failed anyway.
+    for (const auto& seg : segments_) {
+      if (seg->fully_durable || seg->file == nullptr) continue;
+      Status st = co_await seg->file->truncate(seg->synced_size);
+      if (st.ok()) st = co_await seg->file->datasync();
+      PermitUncheckedError(st);
+    }
   } else {
     co_await sync_mutex_.lock();
     AsyncLockGuard sync_guard(sync_mutex_);
@@ -165,7 +178,8 @@ Task<Status> PartitionLogImpl::close() {
       AddFinalTimeEntry(seg);
       result = co_await WriteIndexFiles(fs_, seg);
       if (result.ok()) result = co_await SyncIndexFiles(seg);
-      if (result.ok()) result = co_await fs_.sync_dir(dir_);
+      // The checkpoint's directory sync below also makes the index files' names durable (a
+      // crash before it leaves them missing, which recovery rebuilds).
     }
     if (result.ok()) {
       recovery_point_ = visible_end_;

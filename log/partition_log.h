@@ -32,7 +32,10 @@
 // puts the log in a failed state (Linux may have dropped the dirty pages, so a retry could
 // lie): the waiter whose sync failed gets its error, and appends, flush() and wait_durable()
 // then return kFailedPrecondition until the log is closed and reopened, where recovery
-// re-checks the files. Reads keep working in the failed state.
+// re-checks the files. close() in the failed state first cuts every file back to what the last
+// successful fdatasync covered (the bytes whose sync failed may live on only in the page cache,
+// where the next Open() would find them and call them durable); every acknowledged batch is
+// kept. Reads keep working in the failed state.
 #pragma once
 
 #include <cstddef>
@@ -127,7 +130,10 @@ class PartitionLog {
   // otherwise every segment from the one holding the checkpoint's recovery point is scanned
   // batch by batch and the log is cut at the first bad byte. Missing or inconsistent index
   // files are rebuilt. See recovery_stats() for what was found. Errors: kInvalidArgument for a
-  // bad LogConfig, kFailedPrecondition off a reactor thread, I/O errors.
+  // bad LogConfig, kFailedPrecondition off a reactor thread, I/O errors (a file that cannot be
+  // read fails the open and no segment is cut or deleted for it), kDataLoss for damage in data
+  // below the checkpoint's recovery point (durable data is never cut; the segments are left as
+  // they are).
   static Task<StatusOr<std::unique_ptr<PartitionLog>>> Open(io::FileSystem& fs, Clock& clock,
                                                             std::string dir, LogConfig config);
   virtual ~PartitionLog() = default;
@@ -166,8 +172,8 @@ class PartitionLog {
   // Removes every batch with offsets >= `offset` (rounded down to the start of the batch that
   // contains it), so the next append gets that offset. Below log_start_offset() it empties the
   // log and restarts it at `offset`; at or past log_end_offset() it does nothing. Waits for
-  // in-flight appends and syncs first; durable when it returns. A failure leaves the log
-  // failed (see the class comment).
+  // in-flight appends, retention deletions and syncs first; durable when it returns. A failure
+  // leaves the log failed (see the class comment).
   virtual Task<Status> truncate_to(Offset offset) = 0;
   // Deletes the oldest whole segments (never the active one) while the segment's newest
   // timestamp is older than retention_ms, or the log stays at or above retention_bytes
@@ -178,10 +184,11 @@ class PartitionLog {
   // segment_ms (counted from the first append of this process to it).
   virtual Task<Status> maybe_roll() = 0;
 
-  // Waits for appends in flight, stops the flusher, syncs everything, writes the index files,
-  // the checkpoint and the clean-shutdown marker, and closes the files. In the failed state it
-  // only closes the files and returns kFailedPrecondition (no marker: the next open recovers).
-  // Calling it again is a no-op.
+  // Waits for appends and retention deletions in flight, stops the flusher, syncs everything,
+  // writes the index files, the checkpoint and the clean-shutdown marker, and closes the files.
+  // In the failed state it cuts the files back to their last successful fdatasync (see the
+  // class comment), closes them and returns kFailedPrecondition (no marker: the next open
+  // recovers). Calling it again is a no-op.
   virtual Task<Status> close() = 0;
 
   virtual Offset log_start_offset() const = 0;

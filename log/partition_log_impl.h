@@ -15,7 +15,10 @@
 //   - Only the active segment has appends in flight: a roll first drains pending_.
 //   - The durable end enters a segment only after every older segment is fully_durable
 //     (its .log and index files datasync'd) and the new segment's name is dir-synced.
-//   - recovery_point_ is at or below the base of the oldest segment that is not fully durable.
+//   - Every batch below recovery_point_ is durable; it passes a sealed segment only once that
+//     segment is fully_durable (log/FORMAT.md, "Recovery point", says what recovery relies on).
+//   - Segments apply_retention removed are deleted outside the append mutex, while
+//     retention_deletions_ > 0; truncate_to and close wait for it to drop to 0.
 #pragma once
 
 #include <coroutine>
@@ -51,7 +54,7 @@ class PartitionLogImpl final : public PartitionLog {
   ~PartitionLogImpl() override;
 
   Task<StatusOr<AppendResult>> append(std::span<std::byte> batch) override;
-  Task<Status> wait_durable(Offset offset) override;
+  Task<Status> wait_durable(Offset offset) override { return WaitDurable(offset, /*force=*/false); }
   Task<Status> flush() override;
   Task<StatusOr<ReadResult>> read(Offset from, size_t max_bytes, Offset upper) override;
   Task<StatusOr<std::optional<Offset>>> offset_for_timestamp(int64_t timestamp_ms) override;
@@ -167,6 +170,7 @@ class PartitionLogImpl final : public PartitionLog {
   size_t writes_in_flight_ = 0;
   bool cut_back_needed_ = false;
   bool cutting_back_ = false;
+  size_t retention_deletions_ = 0;  // apply_retention calls still deleting their segments
   bool closing_ = false;
   bool closed_ = false;
   Status failed_;  // not OK: the failed state (see partition_log.h)
@@ -174,12 +178,12 @@ class PartitionLogImpl final : public PartitionLog {
   AsyncMutex append_mutex_;      // offset assignment, rolls, truncation, retention, close
   AsyncMutex sync_mutex_;        // one sync round at a time
   AsyncMutex checkpoint_mutex_;  // one checkpoint write at a time
-  Notifier appends_changed_;     // pending_ drained, a write finished during a cut-back
+  Notifier appends_changed_;     // pending_ drained, a write finished during a cut-back,
+                                 // a retention finished deleting its segments
   Notifier visible_changed_;     // visible_end_ moved
   Notifier durable_changed_;     // durable_end_ moved, or the log failed
 
-  uint64_t published_batches_ = 0;
-  uint64_t batches_at_last_sync_ = 0;
+  uint64_t batches_at_last_sync_ = 0;  // stats_.appends covered by the last active fdatasync
   uint64_t published_records_ = 0;
   uint64_t records_at_last_sync_ = 0;
   int64_t last_sync_ns_ = 0;

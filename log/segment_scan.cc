@@ -15,24 +15,26 @@ Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
                                        const ScanOptions& options) {
   seg.ClearContents();
   ScanReport report;
-  report.file_size = file_size;
   std::vector<std::byte> buf(std::max(options.read_chunk, kHeaderSize));
   uint64_t buf_pos = 0;
   size_t buf_len = 0;
   uint64_t pos = 0;
   Offset expected = seg.base;
 
-  // Makes [pos, pos + want) available in buf (want <= file_size - pos). Returns false at a
-  // short read (the file shrank under the scan: treated as the end).
-  auto fill = [&](uint64_t want) -> Task<StatusOr<bool>> {
-    if (pos >= buf_pos && pos + want <= buf_pos + buf_len) co_return true;
+  // Makes [pos, pos + want) available in buf (want <= file_size - pos). A short read means the
+  // file shrank under the scan: that is an error, not damage, so nothing gets cut for it.
+  auto fill = [&](uint64_t want) -> Task<Status> {
+    if (pos >= buf_pos && pos + want <= buf_pos + buf_len) co_return Status();
     const uint64_t len =
         std::min<uint64_t>(std::max<uint64_t>(want, options.read_chunk), file_size - pos);
     if (buf.size() < len) buf.resize(len);
     CO_ASSIGN_OR_RETURN(size_t n, co_await seg.file->read_at(pos, std::span(buf).first(len)));
     buf_pos = pos;
     buf_len = n;
-    co_return n >= want;
+    if (n >= want) co_return Status();
+    co_return absl::AbortedError(absl::StrCat(seg.log_path, ": read ", n, " bytes at position ",
+                                              pos, " of a file of ", file_size,
+                                              " bytes (it changed during the scan)"));
   };
 
   while (pos < file_size) {
@@ -44,11 +46,7 @@ Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
       stop(absl::StrCat("a torn batch header (", left, " bytes left)"));
       break;
     }
-    CO_ASSIGN_OR_RETURN(bool have_header, co_await fill(kHeaderSize));
-    if (!have_header) {
-      stop("the file shrank during the scan");
-      break;
-    }
+    CO_RETURN_IF_ERROR(co_await fill(kHeaderSize));
     std::span<const std::byte> at =
         std::span(buf).subspan(pos - buf_pos, buf_len - (pos - buf_pos));
     StatusOr<record::BatchHeader> header = record::ParseHeader(at, options.max_batch_size);
@@ -60,11 +58,7 @@ Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
       stop(absl::StrCat("a torn batch (", header->total_size(), " bytes, ", left, " left)"));
       break;
     }
-    CO_ASSIGN_OR_RETURN(bool have_batch, co_await fill(header->total_size()));
-    if (!have_batch) {
-      stop("the file shrank during the scan");
-      break;
-    }
+    CO_RETURN_IF_ERROR(co_await fill(header->total_size()));
     at = std::span(buf).subspan(pos - buf_pos, header->total_size());
     if (StatusOr<record::BatchHeader> verified = record::VerifyBatch(at, options.max_batch_size);
         !verified.ok()) {

@@ -30,14 +30,14 @@ struct ScanOptions {
 };
 
 struct ScanReport {
-  uint64_t file_size = 0;
   uint64_t valid_size = 0;  // bytes of whole, valid batches from position 0
   uint64_t batches = 0;
   std::string stop_reason;  // empty when the scan reached the end of the file
 };
 
 // Refills `seg` (size, end offset, indexes, max timestamp) from its file. Returns an error only
-// for I/O failures; damage is reported in the ScanReport.
+// for I/O failures and for a file shorter than `file_size` (kAborted: it changed during the
+// scan); damage is reported in the ScanReport.
 [[nodiscard]] Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
                                                      const ScanOptions& options);
 

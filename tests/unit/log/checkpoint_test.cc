@@ -19,6 +19,7 @@
 #include "log/record/byte_order.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
+#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {
@@ -37,19 +38,8 @@ CheckpointData Sample() {
   return d;
 }
 
-std::vector<std::byte> Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> out(raw.size());
-  std::memcpy(out.data(), raw.data(), raw.size());
-  return out;
-}
-
-void Spill(const std::string& path, std::span<const std::byte> bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-}
+using testing::Slurp;
+using testing::Spill;
 
 TEST(CheckpointFileTest, RoundTrip) {
   const CheckpointData d = Sample();

@@ -16,6 +16,7 @@
 #include "log/record/batch_header.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
+#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {
@@ -25,19 +26,8 @@ using log::PartitionLog;
 
 constexpr int kDamagedCopies = 1000;
 
-std::vector<std::byte> Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> out(raw.size());
-  std::memcpy(out.data(), raw.data(), raw.size());
-  return out;
-}
-
-void Spill(const std::string& path, std::span<const std::byte> bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-}
+using testing::Slurp;
+using testing::Spill;
 
 class CorruptionTest : public ::testing::Test {
  protected:

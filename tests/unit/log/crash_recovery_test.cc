@@ -217,5 +217,81 @@ TEST(CrashRecoveryTest, RandomizedPowerCutsKeepEveryDurableBatch) {
   reactor->block_on(CrashLoop(*reactor, tmp.path(), seed));
 }
 
+// Regression: after an unclean open the checkpoint's recovery point was the log end, but the
+// active segment's index files on disk were still those of an earlier close (when it was
+// shorter). A roll rewrites them in place; a crash before that rewrite was durable brought the
+// old ones back, and since the segment now ended at the recovery point they were trusted: the
+// segment's largest timestamp was the old one, so a timestamp lookup skipped its newer records
+// and time-based retention deleted it while they were still young.
+TEST(CrashRecoveryTest, AnIndexFileRestoredByACrashNeverHidesNewerRecords) {
+  testing::TempDir tmp;
+  auto reactor = testing::MakeReactor();
+  reactor->block_on([&]() -> Task<void> {
+    auto base = io::NewReactorFileSystem(*reactor);
+    testing::FaultFileSystem fs(*reactor, *base, tmp.file("scratch"));
+    const std::string dir = tmp.file("p");
+    ManualClock clock;
+    constexpr int64_t kHour = 3600 * 1000;
+    log::LogConfig config;
+    config.segment_bytes = 1 << 20;
+    config.segment_ms = kHour;
+    config.index_interval_bytes = 256;
+    config.retention_ms = 5 * kHour;
+    std::mt19937_64 rng(1);
+    std::vector<std::byte> expected;
+    auto append = [&](PartitionLog& plog) -> Task<Status> {
+      std::vector<std::byte> b = testing::RandomBatch(rng, 1, 300, clock.wall_ms());
+      CO_ASSIGN_OR_RETURN(log::AppendResult r, co_await plog.append(b));
+      CO_RETURN_IF_ERROR(co_await plog.wait_durable(r.last_offset));
+      expected.insert(expected.end(), b.begin(), b.end());
+      co_return Status();
+    };
+
+    // Ten old records, closed cleanly: the index files describe offsets 0-9.
+    auto plog = co_await PartitionLog::Open(fs, clock, dir, config);
+    CO_ASSERT_OK(plog);
+    for (int i = 0; i < 10; ++i) CO_ASSERT_OK(co_await append(**plog));
+    CO_ASSERT_OK(co_await (*plog)->close());
+    // Ten records ten hours younger, durable, then a crash.
+    clock.advance_ms(10 * kHour);
+    const int64_t young = clock.wall_ms();
+    plog = co_await PartitionLog::Open(fs, clock, dir, config);
+    CO_ASSERT_OK(plog);
+    for (int i = 0; i < 10; ++i) CO_ASSERT_OK(co_await append(**plog));
+    plog->reset();
+    // Recovery scans the segment; then it rolls (by age), and the sync round that would make
+    // its rewritten index files durable fails after the directory sync: the new segment's name
+    // is durable, the rewrite is not.
+    plog = co_await PartitionLog::Open(fs, clock, dir, config);
+    CO_ASSERT_OK(plog);
+    EXPECT_FALSE((*plog)->recovery_stats().clean_shutdown);
+    clock.advance_ms(kHour + 1);
+    CO_ASSERT_OK(co_await (*plog)->maybe_roll());
+    CO_ASSERT_TRUE((*plog)->stats().segments == 2);
+    fs.FailNextSyncs(1);
+    std::vector<std::byte> lost = testing::RandomBatch(rng, 1, 300, clock.wall_ms());
+    CO_ASSERT_OK(co_await (*plog)->append(lost));
+    Status st = co_await (*plog)->wait_durable(Offset(20));
+    EXPECT_FALSE(st.ok());
+    plog->reset();
+    CO_ASSERT_OK(co_await fs.SimulatePowerCut());
+
+    plog = co_await PartitionLog::Open(fs, clock, dir, config);
+    CO_ASSERT_OK(plog);
+    PartitionLog& log = **plog;
+    EXPECT_EQ(log.log_end_offset().value(), 20);
+    auto at = co_await log.offset_for_timestamp(young);
+    CO_ASSERT_OK(at);
+    EXPECT_EQ(*at, std::optional<Offset>(Offset(10))) << "the young records were not found";
+    auto deleted = co_await log.apply_retention();
+    CO_ASSERT_OK(deleted);
+    EXPECT_EQ(*deleted, 0u) << "retention deleted a segment with records younger than 5 hours";
+    auto all = co_await testing::ReadWholeLog(log);
+    CO_ASSERT_OK(all);
+    EXPECT_TRUE(*all == expected);
+    CO_ASSERT_OK(co_await log.close());
+  }());
+}
+
 }  // namespace
 }  // namespace spool

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "log/time_index.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
+#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {
@@ -38,19 +40,8 @@ std::vector<std::byte> MakeBatch(int records, int64_t ts, size_t value_size) {
   return std::move(sealed).value();
 }
 
-std::vector<std::byte> Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> out(raw.size());
-  std::memcpy(out.data(), raw.data(), raw.size());
-  return out;
-}
-
-void Spill(const std::string& path, std::span<const std::byte> bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-}
+using testing::Slurp;
+using testing::Spill;
 
 // ---- OffsetIndex / TimeIndex as values ----
 
@@ -229,21 +220,12 @@ class LogIndexTest : public ::testing::Test {
   }
 
   std::string IndexPath(int64_t base) const {
-    return dir_ + "/" + log::SegmentStem(Offset(base)) + std::string(log::kIndexSuffix);
+    return testing::SegmentPath(dir_, base, log::kIndexSuffix);
   }
   std::string TimeIndexPath(int64_t base) const {
-    return dir_ + "/" + log::SegmentStem(Offset(base)) + std::string(log::kTimeIndexSuffix);
+    return testing::SegmentPath(dir_, base, log::kTimeIndexSuffix);
   }
-  std::vector<int64_t> SegmentBases() const {
-    std::vector<int64_t> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir_)) {
-      if (auto b = log::ParseSegmentName(e.path().filename().string(), log::kLogSuffix)) {
-        out.push_back(b->value());
-      }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
+  std::vector<int64_t> SegmentBases() const { return testing::SegmentBases(dir_); }
 
   testing::TempDir tmp_;
   std::unique_ptr<io::Reactor> reactor_;
@@ -335,6 +317,43 @@ TEST_F(LogIndexTest, AValidLookingIndexThatPointsAtTheWrongBatchIsRebuilt) {
     CO_ASSERT_OK(plog);
     EXPECT_EQ((*plog)->recovery_stats().indexes_rebuilt, 1u);
     co_await CheckEveryOffset(**plog);
+  }());
+}
+
+// Regression: the load checks did not compare a time index with the batches they read after
+// its last offset-index entry, so a CRC-valid time index written when the segment was shorter
+// was trusted: the segment's largest timestamp was the old one, and a lookup for the newer
+// records skipped the segment.
+TEST_F(LogIndexTest, AStaleButWellFormedTimeIndexIsRebuilt) {
+  reactor_->block_on([&]() -> Task<void> {
+    co_await Fill(12);
+    CO_ASSERT_TRUE(SegmentBases().size() == 1u);
+    const std::vector<std::byte> stale_index = Slurp(IndexPath(0));
+    const std::vector<std::byte> stale_time_index = Slurp(TimeIndexPath(0));
+    // Younger records fill the segment until it rolls; its index files are written again.
+    constexpr int64_t kYoung = 1'000'000;
+    std::optional<int64_t> first_young;
+    {
+      auto plog = co_await PartitionLog::Open(*fs_, clock_, dir_, Config());
+      CO_ASSERT_OK(plog);
+      while ((*plog)->stats().rolls == 0) {
+        std::vector<std::byte> b = MakeBatch(2, kYoung, 300);
+        auto r = co_await (*plog)->append(b);
+        CO_ASSERT_OK(r);
+        if (!first_young) first_young = r->base_offset.value();
+      }
+      CO_ASSERT_OK(co_await (*plog)->close());
+    }
+    CO_ASSERT_TRUE(first_young.has_value());
+    // The files of the first close come back (as a stale copy, or a lost rewrite, would).
+    Spill(IndexPath(0), stale_index);
+    Spill(TimeIndexPath(0), stale_time_index);
+    auto plog = co_await PartitionLog::Open(*fs_, clock_, dir_, Config());
+    CO_ASSERT_OK(plog);
+    EXPECT_EQ((*plog)->recovery_stats().indexes_rebuilt, 1u);
+    auto at = co_await (*plog)->offset_for_timestamp(kYoung);
+    CO_ASSERT_OK(at);
+    EXPECT_EQ(*at, std::optional<Offset>(Offset(*first_young)));
   }());
 }
 

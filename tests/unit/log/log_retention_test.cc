@@ -2,6 +2,7 @@
 // active segment; the log start offset advances, survives a reopen, and reads below it fail.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -9,11 +10,14 @@
 
 #include "common/clock.h"
 #include "common/io/file_system.h"
+#include "common/io/when_all.h"
 #include "log/log_format.h"
 #include "log/partition_log.h"
 #include "log/record/batch_builder.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
+#include "tests/unit/log/hook_file_system.h"
+#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {
@@ -50,6 +54,16 @@ class LogRetentionTest : public ::testing::Test {
     auto opened = co_await PartitionLog::Open(*fs_, clock_, dir_, c);
     EXPECT_TRUE(opened.ok()) << opened.status();
     co_return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
+  // Appends `n` batches of the current time, none waited for (so none synced).
+  Task<Status> AppendMany(PartitionLog& plog, int n) {
+    for (int i = 0; i < n; ++i) {
+      std::vector<std::byte> b = MakeBatch(clock_.wall_ms());
+      auto r = co_await plog.append(b);
+      if (!r.ok()) co_return r.status();
+    }
+    co_return Status();
   }
 
   size_t SegmentFiles() const {
@@ -216,6 +230,138 @@ TEST_F(LogRetentionTest, AReaderKeepsADeletedSegmentReadable) {
     CO_ASSERT_OK(bytes);
     EXPECT_TRUE(*bytes == first_batch);
     CO_ASSERT_OK(co_await plog->close());
+  }());
+}
+
+// Regression: retention removes its segments from the log, then deletes their files with the
+// append mutex released. A truncate_to below the log start meanwhile re-created the name of a
+// segment retention had not deleted yet: the create failed (and the log with it), or retention
+// then unlinked the new active segment's file.
+TEST_F(LogRetentionTest, ATruncationBelowTheLogStartWaitsForRetentionToFinishDeleting) {
+  reactor_->block_on([&]() -> Task<void> {
+    LogConfig c = Config();
+    c.retention_bytes = 0;
+    auto plog = co_await Open(c);
+    CO_ASSERT_TRUE(plog != nullptr);
+    CO_ASSERT_OK(co_await AppendMany(*plog, 60));
+    const std::vector<int64_t> bases = testing::SegmentBases(dir_);
+    CO_ASSERT_TRUE(bases.size() > 5);
+    // Retention deletes every segment but the active one, oldest first; the truncation reuses
+    // the name of the last one it deletes.
+    const Offset target(bases[bases.size() - 2]);
+    StatusOr<size_t> deleted = absl::UnknownError("not run");
+    Status truncated = absl::UnknownError("not run");
+    std::vector<Task<void>> both;
+    both.push_back([](PartitionLog& l, StatusOr<size_t>& out) -> Task<void> {
+      out = co_await l.apply_retention();
+    }(*plog, deleted));
+    both.push_back([](PartitionLog& l, Offset to, Status& out) -> Task<void> {
+      out = co_await l.truncate_to(to);
+    }(*plog, target, truncated));
+    co_await io::WhenAll(*reactor_, std::move(both));
+    CO_ASSERT_OK(deleted);
+    EXPECT_EQ(*deleted, bases.size() - 1);
+    CO_ASSERT_OK(truncated);
+    EXPECT_EQ(plog->log_start_offset(), target);
+    EXPECT_EQ(plog->log_end_offset(), target);
+    EXPECT_EQ(SegmentFiles(), 1u);
+    EXPECT_TRUE(std::filesystem::exists(dir_ + "/" + log::SegmentStem(target) +
+                                        std::string(log::kLogSuffix)));
+    std::vector<std::byte> b = MakeBatch(clock_.wall_ms());
+    auto r = co_await plog->append(b);
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(r->base_offset, target);
+    CO_ASSERT_OK(co_await plog->close());
+    plog.reset();
+    auto reopened = co_await Open(c);
+    CO_ASSERT_TRUE(reopened != nullptr);
+    EXPECT_EQ(reopened->log_start_offset(), target);
+    EXPECT_EQ(reopened->log_end_offset(), target + 2);
+    auto all = co_await testing::ReadWholeLog(*reopened);
+    CO_ASSERT_OK(all);
+    EXPECT_TRUE(*all == b);
+  }());
+}
+
+// Regression: retention closed a deleted segment's index files even while a sync round was
+// datasyncing them (the round holds the segment), so the datasync resumed on a destroyed File.
+TEST_F(LogRetentionTest, RetentionNeverClosesAFileUnderASyncInFlight) {
+  reactor_->block_on([&]() -> Task<void> {
+    testing::HookFileSystem hooks(*reactor_, *fs_);
+    LogConfig c = Config();
+    c.retention_bytes = 0;
+    auto opened = co_await PartitionLog::Open(hooks, clock_, dir_, c);
+    CO_ASSERT_OK(opened);
+    PartitionLog& plog = **opened;
+    // Several sealed segments, none synced yet: their index files wait for the next round.
+    CO_ASSERT_OK(co_await AppendMany(plog, 30));
+    CO_ASSERT_TRUE(plog.stats().segments > 3);
+    hooks.HoldSyncs(std::string(log::kIndexSuffix));
+    Status durable = absl::UnknownError("not run");
+    bool done = false;
+    reactor_->spawn([](PartitionLog& l, Status& out, bool& d) -> Task<void> {
+      out = co_await l.wait_durable(l.log_end_offset() - 1);
+      d = true;
+    }(plog, durable, done));
+    // The round is parked in the datasync of the oldest segment's index file.
+    CO_ASSERT_OK(co_await testing::WaitFor(*reactor_, [&] { return hooks.syncs_parked() == 1; }));
+    auto deleted = co_await plog.apply_retention();
+    CO_ASSERT_OK(deleted);
+    EXPECT_EQ(*deleted, plog.stats().rolls);
+    hooks.ReleaseSyncs();
+    CO_ASSERT_OK(co_await testing::WaitFor(*reactor_, [&] { return done; }));
+    EXPECT_TRUE(durable.ok()) << durable;
+    EXPECT_EQ(hooks.syncs_on_closed_files(), 0);
+    EXPECT_EQ(SegmentFiles(), 1u);
+    CO_ASSERT_OK(co_await plog.close());
+  }());
+}
+
+// Regression: close() did not wait for a retention that was still deleting its segments, so
+// files were unlinked (and the directory synced) after close() had returned, when the caller
+// may already have destroyed the log.
+TEST_F(LogRetentionTest, CloseWaitsForRetentionToFinishDeleting) {
+  reactor_->block_on([&]() -> Task<void> {
+    testing::HookFileSystem hooks(*reactor_, *fs_);
+    LogConfig c = Config();
+    c.retention_bytes = 0;
+    auto opened = co_await PartitionLog::Open(hooks, clock_, dir_, c);
+    CO_ASSERT_OK(opened);
+    PartitionLog& plog = **opened;
+    CO_ASSERT_OK(co_await AppendMany(plog, 60));
+    CO_ASSERT_TRUE(plog.stats().segments > 5);
+    // Retention parks in the datasync of its checkpoint, with its segments already removed
+    // from the log; close() starts meanwhile.
+    hooks.HoldSyncs(std::string(log::kTmpSuffix));
+    StatusOr<size_t> deleted = absl::UnknownError("not run");
+    reactor_->spawn([](PartitionLog& l, StatusOr<size_t>& out) -> Task<void> {
+      out = co_await l.apply_retention();
+    }(plog, deleted));
+    CO_ASSERT_OK(co_await testing::WaitFor(*reactor_, [&] { return hooks.syncs_parked() == 1; }));
+    bool closed = false;
+    Status close_status = absl::UnknownError("not run");
+    bool retention_done_at_close = false;
+    size_t files_at_close = 0;
+    reactor_->spawn([](const std::string& dir, PartitionLog& l, const StatusOr<size_t>& retention,
+                       Status& out, bool& retention_done, size_t& files, bool& done) -> Task<void> {
+      out = co_await l.close();
+      // Before anything else runs on the reactor.
+      retention_done = !absl::IsUnknown(retention.status());
+      files = testing::SegmentBases(dir).size();
+      done = true;
+    }(dir_, plog, deleted, close_status, retention_done_at_close, files_at_close, closed));
+    hooks.ReleaseSyncs();
+    CO_ASSERT_OK(co_await testing::WaitFor(*reactor_, [&] { return closed; }));
+    CO_ASSERT_OK(close_status);
+    EXPECT_TRUE(retention_done_at_close) << "close() returned while retention was still running";
+    EXPECT_EQ(files_at_close, 1u) << "close() returned before retention had deleted its files";
+    CO_ASSERT_OK(co_await testing::WaitFor(*reactor_, [&] { return deleted.ok(); }));
+    EXPECT_GT(*deleted, 4u);
+    opened->reset();
+    auto again = co_await Open(c);
+    CO_ASSERT_TRUE(again != nullptr);
+    EXPECT_TRUE(again->recovery_stats().clean_shutdown);
+    EXPECT_EQ(again->recovery_stats().segments_deleted, 0u);
   }());
 }
 
