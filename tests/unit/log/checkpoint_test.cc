@@ -17,9 +17,9 @@
 #include "log/partition_log.h"
 #include "log/record/batch_builder.h"
 #include "log/record/byte_order.h"
+#include "tests/support/log_files.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
-#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {

@@ -14,9 +14,9 @@
 #include "log/log_format.h"
 #include "log/partition_log.h"
 #include "log/record/batch_header.h"
+#include "tests/support/log_files.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
-#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {

@@ -17,10 +17,10 @@
 #include "log/partition_log.h"
 #include "log/record/batch_builder.h"
 #include "tests/support/fault_file_system.h"
+#include "tests/support/hook_file_system.h"
+#include "tests/support/log_files.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
-#include "tests/unit/log/hook_file_system.h"
-#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {

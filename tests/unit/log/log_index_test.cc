@@ -20,9 +20,9 @@
 #include "log/record/batch_header.h"
 #include "log/record/byte_order.h"
 #include "log/time_index.h"
+#include "tests/support/log_files.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
-#include "tests/unit/log/log_files.h"
 
 namespace spool {
 namespace {

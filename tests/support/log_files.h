@@ -1,6 +1,6 @@
 // Plain-file helpers for the log tests that plant, damage or inspect a partition directory
 // behind the log's back (as a crash or a bad disk would leave it): whole-file reads and writes,
-// and the segment files of a directory. Header-only, for tests/unit/log; not thread-safe.
+// and the segment files of a directory. Header-only, for the storage tests. not thread-safe.
 #pragma once
 
 #include <algorithm>

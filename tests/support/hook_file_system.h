@@ -15,7 +15,7 @@
 //     closed File, so the test sees the count instead of a use-after-free.
 //
 // tests/support's FaultFileSystem models power cuts and write errors; this covers reads and
-// sync interleavings, which it does not. Header-only, for tests/unit/log.
+// sync interleavings, which it does not. Header-only, for the storage tests.
 //
 // Ownership and threading: borrows `reactor` and `base`, which must outlive it and every File
 // it opens. Reactor thread only.
