@@ -1,15 +1,12 @@
 #include "log/checkpoint_file.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_order.h"
 #include "common/crc32c.h"
 #include "log/file_util.h"
 #include "log/log_format.h"
-#include "log/record/byte_order.h"
 
 namespace spool::log {
-
-using record::LoadBigEndian;
-using record::StoreBigEndian;
 
 namespace {
 

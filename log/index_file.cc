@@ -3,13 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_order.h"
 #include "common/crc32c.h"
-#include "log/record/byte_order.h"
 
 namespace spool::log {
-
-using record::LoadBigEndian;
-using record::StoreBigEndian;
 
 namespace {
 

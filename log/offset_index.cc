@@ -3,13 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_order.h"
 #include "log/index_file.h"
-#include "log/record/byte_order.h"
 
 namespace spool::log {
-
-using record::LoadBigEndian;
-using record::StoreBigEndian;
 
 std::optional<OffsetIndex::Entry> OffsetIndex::Floor(int64_t relative_offset) const {
   if (relative_offset < 0) return std::nullopt;

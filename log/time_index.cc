@@ -3,13 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_order.h"
 #include "log/index_file.h"
-#include "log/record/byte_order.h"
 
 namespace spool::log {
-
-using record::LoadBigEndian;
-using record::StoreBigEndian;
 
 bool TimeIndex::MaybeAppend(int64_t timestamp, uint32_t relative_offset) {
   if (!entries_.empty() && timestamp <= entries_.back().timestamp) return false;

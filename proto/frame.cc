@@ -1,12 +1,9 @@
 #include "proto/frame.h"
 
 #include "absl/strings/str_format.h"
-#include "log/record/byte_order.h"
+#include "common/byte_order.h"
 
 namespace spool::proto {
-
-using record::LoadBigEndian;
-using record::StoreBigEndian;
 
 void EncodeFrameHeader(const FrameHeader& h, std::span<std::byte, kFrameHeaderSize> out) {
   std::byte* p = out.data();

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "common/byte_order.h"
 #include "common/crc32c.h"
-#include "log/record/byte_order.h"
 
 namespace spool::record {
 namespace {

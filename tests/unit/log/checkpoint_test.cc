@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/byte_order.h"
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/io/file_system.h"
@@ -16,7 +17,6 @@
 #include "log/log_format.h"
 #include "log/partition_log.h"
 #include "log/record/batch_builder.h"
-#include "log/record/byte_order.h"
 #include "tests/support/log_files.h"
 #include "tests/support/log_test_util.h"
 #include "tests/support/test_env.h"
@@ -60,14 +60,14 @@ TEST(CheckpointFileTest, LayoutMatchesTheFormatDocument) {
   d.log_start_offset = Offset(9);
   std::vector<std::byte> f = log::EncodeCheckpoint(d);
   ASSERT_EQ(f.size(), 12u + 28u + 4u);
-  EXPECT_EQ(record::LoadBigEndian<uint32_t>(f.data()), 0x5350434Bu);  // "SPCK"
-  EXPECT_EQ(record::LoadBigEndian<uint16_t>(f.data() + 4), 1u);
-  EXPECT_EQ(record::LoadBigEndian<uint32_t>(f.data() + 8), 28u);
-  EXPECT_EQ(record::LoadBigEndian<int64_t>(f.data() + 12), 0x0102030405060708);
-  EXPECT_EQ(record::LoadBigEndian<int64_t>(f.data() + 20), 9);
-  EXPECT_EQ(record::LoadBigEndian<int64_t>(f.data() + 28), -1);
-  EXPECT_EQ(record::LoadBigEndian<uint32_t>(f.data() + 36), 0u);
-  EXPECT_EQ(record::LoadBigEndian<uint32_t>(f.data() + 40), crc32c::Value(f.data(), 40));
+  EXPECT_EQ(LoadBigEndian<uint32_t>(f.data()), 0x5350434Bu);  // "SPCK"
+  EXPECT_EQ(LoadBigEndian<uint16_t>(f.data() + 4), 1u);
+  EXPECT_EQ(LoadBigEndian<uint32_t>(f.data() + 8), 28u);
+  EXPECT_EQ(LoadBigEndian<int64_t>(f.data() + 12), 0x0102030405060708);
+  EXPECT_EQ(LoadBigEndian<int64_t>(f.data() + 20), 9);
+  EXPECT_EQ(LoadBigEndian<int64_t>(f.data() + 28), -1);
+  EXPECT_EQ(LoadBigEndian<uint32_t>(f.data() + 36), 0u);
+  EXPECT_EQ(LoadBigEndian<uint32_t>(f.data() + 40), crc32c::Value(f.data(), 40));
 }
 
 TEST(CheckpointFileTest, EveryFlippedBitAndEveryTruncationIsRejected) {
@@ -94,18 +94,18 @@ TEST(CheckpointFileTest, EveryFlippedBitAndEveryTruncationIsRejected) {
 TEST(CheckpointFileTest, UnknownVersionOrMustUnderstandFlagIsRejectedEvenWithAGoodCrc) {
   auto recrc = [](std::vector<std::byte> f) {
     const size_t covered = f.size() - 4;
-    record::StoreBigEndian<uint32_t>(f.data() + covered, crc32c::Value(f.data(), covered));
+    StoreBigEndian<uint32_t>(f.data() + covered, crc32c::Value(f.data(), covered));
     return f;
   };
   std::vector<std::byte> f = log::EncodeCheckpoint(Sample());
   std::vector<std::byte> v2 = f;
-  record::StoreBigEndian<uint16_t>(v2.data() + 4, 2);
+  StoreBigEndian<uint16_t>(v2.data() + 4, 2);
   EXPECT_FALSE(log::DecodeCheckpoint(recrc(v2)).ok());
   std::vector<std::byte> must = f;
-  record::StoreBigEndian<uint16_t>(must.data() + 6, 0x0100);
+  StoreBigEndian<uint16_t>(must.data() + 6, 0x0100);
   EXPECT_FALSE(log::DecodeCheckpoint(recrc(must)).ok());
   std::vector<std::byte> ignorable = f;
-  record::StoreBigEndian<uint16_t>(ignorable.data() + 6, 0x0001);
+  StoreBigEndian<uint16_t>(ignorable.data() + 6, 0x0001);
   EXPECT_TRUE(log::DecodeCheckpoint(recrc(ignorable)).ok());
 }
 

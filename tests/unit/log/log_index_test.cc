@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/byte_order.h"
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/io/file_system.h"
@@ -18,7 +19,6 @@
 #include "log/partition_log.h"
 #include "log/record/batch_builder.h"
 #include "log/record/batch_header.h"
-#include "log/record/byte_order.h"
 #include "log/time_index.h"
 #include "tests/support/log_files.h"
 #include "tests/support/log_test_util.h"
@@ -119,17 +119,17 @@ TEST(IndexFileTest, MustUnderstandFlagsAndUnknownVersionsAreRejected) {
     const uint32_t crc =
         crc32c::Extend(crc32c::Value(f.data(), log::kIndexCrcPos), f.data() + log::kIndexHeaderSize,
                        f.size() - log::kIndexHeaderSize);
-    record::StoreBigEndian<uint32_t>(f.data() + log::kIndexCrcPos, crc);
+    StoreBigEndian<uint32_t>(f.data() + log::kIndexCrcPos, crc);
     return f;
   };
   std::vector<std::byte> ignorable = file;
-  record::StoreBigEndian<uint32_t>(ignorable.data() + log::kIndexFlagsPos, 0x1);
+  StoreBigEndian<uint32_t>(ignorable.data() + log::kIndexFlagsPos, 0x1);
   EXPECT_TRUE(OffsetIndex::Decode(restamp(ignorable), Offset(0), 100, 10).ok());
   std::vector<std::byte> must = file;
-  record::StoreBigEndian<uint32_t>(must.data() + log::kIndexFlagsPos, 0x10000);
+  StoreBigEndian<uint32_t>(must.data() + log::kIndexFlagsPos, 0x10000);
   EXPECT_FALSE(OffsetIndex::Decode(restamp(must), Offset(0), 100, 10).ok());
   std::vector<std::byte> v2 = file;
-  record::StoreBigEndian<uint16_t>(v2.data() + log::kIndexVersionPos, 2);
+  StoreBigEndian<uint16_t>(v2.data() + log::kIndexVersionPos, 2);
   EXPECT_FALSE(OffsetIndex::Decode(restamp(v2), Offset(0), 100, 10).ok());
 }
 

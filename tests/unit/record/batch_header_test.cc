@@ -4,10 +4,10 @@
 #include <limits>
 #include <vector>
 
+#include "common/byte_order.h"
 #include "common/crc32c.h"
 #include "gtest/gtest.h"
 #include "log/record/batch_builder.h"
-#include "log/record/byte_order.h"
 
 namespace spool::record {
 namespace {

@@ -1,5 +1,6 @@
-// Big-endian loads and stores for the fixed-width fields of a RecordBatch header (Kafka's
-// integers are all big-endian). Unaligned access is fine: every access goes through memcpy.
+// Big-endian loads and stores for fixed-width fields: the RecordBatch header (Kafka's integers
+// are all big-endian), Spool's index, checkpoint and marker files, and the wire frame header.
+// Unaligned access is fine: every access goes through memcpy.
 // Pure functions, thread-safe.
 #pragma once
 
@@ -9,7 +10,7 @@
 #include <cstring>
 #include <type_traits>
 
-namespace spool::record {
+namespace spool {
 
 template <typename T>
 requires std::is_integral_v<T>
@@ -42,4 +43,4 @@ void StoreBigEndian(std::byte* p, T v) {
   std::memcpy(p, &v, sizeof(T));
 }
 
-}  // namespace spool::record
+}  // namespace spool
