@@ -7,6 +7,16 @@
 
 namespace spool::testing {
 
+LogTest::LogTest()
+    : reactor_(MakeReactor()), fs_(io::NewReactorFileSystem(*reactor_)), dir_(tmp_.file("p")) {}
+
+Task<std::unique_ptr<log::PartitionLog>> LogTest::OpenLog(log::LogConfig config) {
+  auto opened = co_await log::PartitionLog::Open(*fs_, clock_, dir_, config);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  if (!opened.ok()) co_return nullptr;
+  co_return std::move(opened).value();
+}
+
 std::vector<std::byte> RandomBatch(std::mt19937_64& rng, int max_records, size_t max_value,
                                    int64_t timestamp_ms) {
   record::BatchBuilder builder;

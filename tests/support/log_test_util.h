@@ -11,10 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/io/file_system.h"
 #include "common/io/reactor.h"
 #include "common/status.h"
 #include "common/task.h"
+#include "gtest/gtest.h"
 #include "log/partition_log.h"
+#include "tests/support/test_env.h"
 
 namespace spool::testing {
 
@@ -25,6 +29,21 @@ template <typename T>
 const Status& StatusOf(const StatusOr<T>& s) {
   return s.status();
 }
+
+// The fixture of the partition log's tests: a reactor on the backend the environment selects, the
+// real file system over it, a fresh partition directory and a manual clock.
+class LogTest : public ::testing::Test {
+ protected:
+  LogTest();
+  // Opens the log in dir_; a failure fails the test and yields nullptr.
+  Task<std::unique_ptr<log::PartitionLog>> OpenLog(log::LogConfig config);
+
+  TempDir tmp_;
+  std::unique_ptr<io::Reactor> reactor_;
+  std::unique_ptr<io::FileSystem> fs_;
+  std::string dir_;
+  ManualClock clock_;
+};
 
 // A sealed batch of 1..max_records records with random keys/values (value sizes up to
 // max_value bytes), timestamps starting at `timestamp_ms`.

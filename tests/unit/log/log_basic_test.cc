@@ -38,13 +38,8 @@ std::vector<std::byte> MakeBatch(int records, int64_t ts, size_t value_size = 32
   return std::move(sealed).value();
 }
 
-class LogBasicTest : public ::testing::Test {
+class LogBasicTest : public testing::LogTest {
  protected:
-  LogBasicTest()
-      : reactor_(testing::MakeReactor()),
-        fs_(io::NewReactorFileSystem(*reactor_)),
-        dir_(tmp_.file("topic-0")) {}
-
   static LogConfig Config() {
     LogConfig c;
     c.retention_ms = -1;
@@ -52,9 +47,7 @@ class LogBasicTest : public ::testing::Test {
   }
 
   Task<std::unique_ptr<PartitionLog>> Open(LogConfig config = Config()) {
-    auto opened = co_await PartitionLog::Open(*fs_, clock_, dir_, config);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    co_return opened.ok() ? std::move(opened).value() : nullptr;
+    co_return co_await OpenLog(config);
   }
 
   // Appends `batch` and records its stamped bytes as expected log content.
@@ -72,11 +65,6 @@ class LogBasicTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir tmp_;
-  std::unique_ptr<io::Reactor> reactor_;
-  std::unique_ptr<io::FileSystem> fs_;
-  std::string dir_;
-  ManualClock clock_;
   std::vector<std::byte> expected_;
 };
 

@@ -34,13 +34,8 @@ std::vector<std::byte> MakeBatch(int64_t ts, size_t value_size = 400) {
   return std::move(sealed).value();
 }
 
-class LogRetentionTest : public ::testing::Test {
+class LogRetentionTest : public testing::LogTest {
  protected:
-  LogRetentionTest()
-      : reactor_(testing::MakeReactor()),
-        fs_(io::NewReactorFileSystem(*reactor_)),
-        dir_(tmp_.file("p")) {}
-
   static LogConfig Config() {
     LogConfig c;
     c.segment_bytes = 4096;
@@ -50,11 +45,7 @@ class LogRetentionTest : public ::testing::Test {
     return c;
   }
 
-  Task<std::unique_ptr<PartitionLog>> Open(LogConfig c) {
-    auto opened = co_await PartitionLog::Open(*fs_, clock_, dir_, c);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    co_return opened.ok() ? std::move(opened).value() : nullptr;
-  }
+  Task<std::unique_ptr<PartitionLog>> Open(LogConfig c) { co_return co_await OpenLog(c); }
 
   // Appends `n` batches of the current time, none waited for (so none synced).
   Task<Status> AppendMany(PartitionLog& plog, int n) {
@@ -83,12 +74,6 @@ class LogRetentionTest : public ::testing::Test {
     }
     return n;
   }
-
-  testing::TempDir tmp_;
-  std::unique_ptr<io::Reactor> reactor_;
-  std::unique_ptr<io::FileSystem> fs_;
-  std::string dir_;
-  ManualClock clock_;
 };
 
 TEST_F(LogRetentionTest, BySizeDeletesTheOldestWholeSegments) {

@@ -23,13 +23,8 @@ namespace {
 using log::LogConfig;
 using log::PartitionLog;
 
-class LogTimestampTest : public ::testing::Test {
+class LogTimestampTest : public testing::LogTest {
  protected:
-  LogTimestampTest()
-      : reactor_(testing::MakeReactor()),
-        fs_(io::NewReactorFileSystem(*reactor_)),
-        dir_(tmp_.file("p")) {}
-
   static LogConfig Config() {
     LogConfig c;
     c.segment_bytes = 2048;
@@ -39,9 +34,7 @@ class LogTimestampTest : public ::testing::Test {
   }
 
   Task<std::unique_ptr<PartitionLog>> Open(LogConfig c = Config()) {
-    auto opened = co_await PartitionLog::Open(*fs_, clock_, dir_, c);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    co_return opened.ok() ? std::move(opened).value() : nullptr;
+    co_return co_await OpenLog(c);
   }
 
   // One batch whose records carry `timestamps`; remembers them by offset.
@@ -78,11 +71,6 @@ class LogTimestampTest : public ::testing::Test {
     }
   }
 
-  testing::TempDir tmp_;
-  std::unique_ptr<io::Reactor> reactor_;
-  std::unique_ptr<io::FileSystem> fs_;
-  std::string dir_;
-  ManualClock clock_;
   std::vector<int64_t> stamps_;  // [offset] = record timestamp
 };
 

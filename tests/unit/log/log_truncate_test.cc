@@ -31,13 +31,8 @@ std::vector<std::byte> MakeBatch(int records, int64_t ts, size_t value_size = 20
   return std::move(sealed).value();
 }
 
-class LogTruncateTest : public ::testing::Test {
+class LogTruncateTest : public testing::LogTest {
  protected:
-  LogTruncateTest()
-      : reactor_(testing::MakeReactor()),
-        fs_(io::NewReactorFileSystem(*reactor_)),
-        dir_(tmp_.file("p")) {}
-
   static LogConfig Config() {
     LogConfig c;
     c.segment_bytes = 3000;
@@ -47,9 +42,7 @@ class LogTruncateTest : public ::testing::Test {
   }
 
   Task<std::unique_ptr<PartitionLog>> Open(LogConfig c = Config()) {
-    auto opened = co_await PartitionLog::Open(*fs_, clock_, dir_, c);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    co_return opened.ok() ? std::move(opened).value() : nullptr;
+    co_return co_await OpenLog(c);
   }
 
   struct Batch {
@@ -92,11 +85,6 @@ class LogTruncateTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir tmp_;
-  std::unique_ptr<io::Reactor> reactor_;
-  std::unique_ptr<io::FileSystem> fs_;
-  std::string dir_;
-  ManualClock clock_;
   std::vector<Batch> batches_;
 };
 
