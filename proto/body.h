@@ -72,6 +72,11 @@ struct PartitionPayload {
 // The same for a Fetch response.
 [[nodiscard]] StatusOr<std::vector<PartitionPayload>> SplitPayload(
     const v1::FetchResponse& response, std::span<const std::byte> payload);
+// The topics in the result point into the message, so a temporary message is refused.
+StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::ProduceRequest&& request,
+                                                     std::span<const std::byte> payload) = delete;
+StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::FetchResponse&& response,
+                                                     std::span<const std::byte> payload) = delete;
 
 // Everything a receiver does to untrusted bytes, for the fuzz target: decodes every frame in
 // `bytes` with default limits, parses each body for its API key and direction, and splits the

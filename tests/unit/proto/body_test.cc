@@ -68,7 +68,9 @@ v1::ProduceRequest Produce(std::initializer_list<uint32_t> lengths) {
 
 TEST(Body, SplitsAProducePayloadInPlace) {
   const std::vector<std::byte> payload = Bytes("aaabbbbbcc");
-  StatusOr<std::vector<PartitionPayload>> parts = SplitPayload(Produce({3, 5, 0, 2}), payload);
+  // The request outlives the result: PartitionPayload::topic points into it.
+  const v1::ProduceRequest request = Produce({3, 5, 0, 2});
+  StatusOr<std::vector<PartitionPayload>> parts = SplitPayload(request, payload);
   ASSERT_TRUE(parts.ok()) << parts.status();
   ASSERT_EQ(parts->size(), 4u);
   EXPECT_EQ((*parts)[0].bytes.data(), payload.data());
@@ -81,11 +83,14 @@ TEST(Body, SplitsAProducePayloadInPlace) {
 
 TEST(Body, PayloadLengthsMustAddUpExactly) {
   const std::vector<std::byte> payload = Bytes("0123456789");
-  EXPECT_EQ(SplitPayload(Produce({3, 5}), payload).status().code(),
+  const v1::ProduceRequest short_request = Produce({3, 5});
+  const v1::ProduceRequest long_request = Produce({3, 8});
+  const v1::ProduceRequest overflowing = Produce({0xffffffffu, 0xffffffffu});
+  EXPECT_EQ(SplitPayload(short_request, payload).status().code(),
             absl::StatusCode::kInvalidArgument);  // 2 bytes left over
-  EXPECT_EQ(SplitPayload(Produce({3, 8}), payload).status().code(),
-            absl::StatusCode::kInvalidArgument);  // claims more than there is
-  EXPECT_FALSE(SplitPayload(Produce({0xffffffffu, 0xffffffffu}), payload).ok());  // no overflow
+  EXPECT_EQ(SplitPayload(long_request, payload).status().code(),
+            absl::StatusCode::kInvalidArgument);          // claims more than there is
+  EXPECT_FALSE(SplitPayload(overflowing, payload).ok());  // no overflow
 }
 
 TEST(Body, SplitsAFetchResponsePayload) {
