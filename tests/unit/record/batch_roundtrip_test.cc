@@ -11,6 +11,7 @@
 #include "log/record/batch_builder.h"
 #include "log/record/batch_reader.h"
 #include "log/record/compression.h"
+#include "tests/support/record_test_util.h"
 #include "tests/support/test_env.h"
 
 namespace spool::record {
@@ -42,18 +43,6 @@ void AppendModel(BatchBuilder& builder, const ModelRecord& r) {
   std::vector<Header> headers;
   for (const ModelHeader& h : r.headers) headers.push_back({h.key, OptBytes(h.value)});
   builder.Append(r.timestamp, OptBytes(r.key), OptBytes(r.value), headers);
-}
-
-std::vector<RecordView> ReadAll(BatchReader& reader) {
-  std::vector<RecordView> out;
-  RecordView view;
-  while (true) {
-    StatusOr<bool> more = reader.Next(&view);
-    EXPECT_TRUE(more.ok()) << more.status();
-    if (!more.ok() || !*more) break;
-    out.push_back(view);
-  }
-  return out;
 }
 
 void ExpectMatches(const RecordView& got, const ModelRecord& want, int64_t offset) {
@@ -151,7 +140,7 @@ TEST_P(RoundTripTest, RandomRecords) {
     EXPECT_EQ(h.producer_epoch, -1);
     EXPECT_EQ(h.base_sequence, -1);
 
-    std::vector<RecordView> got = ReadAll(*reader);
+    std::vector<RecordView> got = testing::ReadRecords(*reader);
     ASSERT_EQ(got.size(), model.size());
     for (size_t i = 0; i < model.size(); ++i) {
       SCOPED_TRACE(::testing::Message() << "batch " << batch_no << " record " << i);
@@ -184,7 +173,7 @@ TEST_P(RoundTripTest, NullEmptyAndLargeFields) {
   ASSERT_TRUE(batch.ok()) << batch.status();
   StatusOr<BatchReader> reader = BatchReader::Open(*batch);
   ASSERT_TRUE(reader.ok()) << reader.status();
-  std::vector<RecordView> got = ReadAll(*reader);
+  std::vector<RecordView> got = testing::ReadRecords(*reader);
   ASSERT_EQ(got.size(), model.size());
   for (size_t i = 0; i < model.size(); ++i) {
     SCOPED_TRACE(::testing::Message() << "record " << i);
@@ -220,7 +209,7 @@ TEST_P(RoundTripTest, ProducerFieldsAndOptions) {
   EXPECT_EQ(h.timestamp_type(), TimestampType::kCreateTime);
   EXPECT_EQ(h.base_timestamp, 5000);
   EXPECT_EQ(h.max_timestamp, 5003);
-  std::vector<RecordView> got = ReadAll(*reader);
+  std::vector<RecordView> got = testing::ReadRecords(*reader);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].timestamp, 5003);
   EXPECT_EQ(got[1].timestamp, 4990);
@@ -239,7 +228,7 @@ TEST_P(RoundTripTest, LogAppendTimeRecordsReportTheMaxTimestamp) {
   StatusOr<BatchReader> reader = BatchReader::Open(*batch);
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ(reader->header().timestamp_type(), TimestampType::kLogAppendTime);
-  for (const RecordView& r : ReadAll(*reader)) EXPECT_EQ(r.timestamp, 300);
+  for (const RecordView& r : testing::ReadRecords(*reader)) EXPECT_EQ(r.timestamp, 300);
 }
 
 TEST_P(RoundTripTest, BuilderIsReusableAfterSeal) {
@@ -256,7 +245,7 @@ TEST_P(RoundTripTest, BuilderIsReusableAfterSeal) {
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ(reader->header().records_count, 2);
   EXPECT_EQ(reader->header().base_timestamp, 50);
-  std::vector<RecordView> got = ReadAll(*reader);
+  std::vector<RecordView> got = testing::ReadRecords(*reader);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(AsString(*got[0].key), "second");
   EXPECT_EQ(got[1].offset, 1);

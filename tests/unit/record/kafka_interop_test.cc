@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "log/record/batch_reader.h"
+#include "tests/support/record_test_util.h"
 
 namespace spool::record {
 namespace {
@@ -38,18 +39,6 @@ constexpr std::string_view kHelloKafka =
     "00000000000000000000000000000000000124000000011848656c6c6f204b61666b612100";
 // clang-format on
 
-std::vector<RecordView> ReadAll(BatchReader& reader) {
-  std::vector<RecordView> out;
-  RecordView view;
-  while (true) {
-    StatusOr<bool> more = reader.Next(&view);
-    EXPECT_TRUE(more.ok()) << more.status();
-    if (!more.ok() || !*more) break;
-    out.push_back(view);
-  }
-  return out;
-}
-
 TEST(KafkaInteropTest, ClusterMetadataSegment) {
   const std::vector<std::byte> segment = FromHex(kClusterMetadata);
   ASSERT_EQ(segment.size(), 91u + 166u);
@@ -62,7 +51,7 @@ TEST(KafkaInteropTest, ClusterMetadataSegment) {
   EXPECT_EQ(first->header().crc, 0xb069457cu);
   EXPECT_EQ(first->header().producer_id, -1);
   EXPECT_EQ(first->header().base_timestamp, 1726045943832);
-  std::vector<RecordView> records = ReadAll(*first);
+  std::vector<RecordView> records = testing::ReadRecords(*first);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].offset, 1);
   EXPECT_FALSE(records[0].key.has_value());
@@ -76,7 +65,7 @@ TEST(KafkaInteropTest, ClusterMetadataSegment) {
   EXPECT_EQ(second->header().base_offset, 2);
   EXPECT_EQ(second->header().last_offset(), 3);
   EXPECT_EQ(second->header().records_count, 2);
-  records = ReadAll(*second);
+  records = testing::ReadRecords(*second);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].offset, 2);
   EXPECT_EQ(records[1].offset, 3);
@@ -90,7 +79,7 @@ TEST(KafkaInteropTest, UserTopicBatch) {
   EXPECT_EQ(reader->header().producer_id, 0);
   EXPECT_EQ(reader->header().producer_epoch, 0);
   EXPECT_EQ(reader->header().base_sequence, 0);
-  std::vector<RecordView> records = ReadAll(*reader);
+  std::vector<RecordView> records = testing::ReadRecords(*reader);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_FALSE(records[0].key.has_value());
   EXPECT_EQ(AsString(*records[0].value), "Hello Kafka!");
