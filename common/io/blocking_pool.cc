@@ -71,6 +71,7 @@ int64_t ExecuteBlocking(IoRequest& req) {
     case Op::kConnect:
     case Op::kRecv:
     case Op::kSend:
+    case Op::kSendmsg:
     case Op::kPoll:
     case Op::kTimeout:
       return -EINVAL;

@@ -28,6 +28,8 @@ int64_t NonBlockingSocketCall(IoRequest& req) {
       return Result(::recv(req.fd, req.buf, req.len, MSG_DONTWAIT));
     case Op::kSend:
       return Result(::send(req.fd, req.buf, req.len, MSG_DONTWAIT | MSG_NOSIGNAL));
+    case Op::kSendmsg:
+      return Result(::sendmsg(req.fd, &req.msg, MSG_DONTWAIT | MSG_NOSIGNAL));
     case Op::kAccept: {
       const int fl = ::fcntl(req.fd, F_GETFL);
       if (fl < 0) return -errno;
@@ -99,6 +101,7 @@ void PosixBackend::Submit(IoRequest* req) {
     case Op::kConnect:
     case Op::kRecv:
     case Op::kSend:
+    case Op::kSendmsg:
       req->result = NonBlockingSocketCall(*req);
       ready_.push_back(req);
       return;

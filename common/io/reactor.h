@@ -37,6 +37,7 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <chrono>
 #include <coroutine>
@@ -120,6 +121,11 @@ class Reactor {
   Task<Status> connect(int fd, const sockaddr* addr, socklen_t addrlen);
   Task<StatusOr<size_t>> recv(int fd, std::span<std::byte> buf);
   Task<Status> send(int fd, std::span<const std::byte> buf);
+  // sendmsg(2) of every byte the iovecs describe, resuming short sends where they stopped (the
+  // reactor works on its own copy of the iovec array; `iov` itself need not outlive the call's
+  // start, but the bytes it points at must stay alive until the Task completes). Like send(),
+  // completes only when everything is sent.
+  Task<Status> sendv(int fd, std::span<const iovec> iov);
 
   // ---- time and scheduling ----
   // Resumes after at least `d` (IORING_OP_TIMEOUT, or the posix timer heap). d <= 0 yields:

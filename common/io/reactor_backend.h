@@ -49,6 +49,7 @@ enum class Op : uint8_t {
   kConnect,    // connect(fd, addr, addrlen); may give -EINPROGRESS
   kRecv,       // recv(fd, buf, len) -> count; may give -EAGAIN
   kSend,       // send(fd, buf, len, MSG_NOSIGNAL) -> count; may give -EAGAIN
+  kSendmsg,    // sendmsg(fd, &msg, MSG_NOSIGNAL) -> count; may give -EAGAIN
   kPoll,       // waits until fd has one of the poll(2) events in `flags` -> revents
   kTimeout,    // waits `timeout_ns` -> -ETIME (or 0)
 };
@@ -66,6 +67,7 @@ struct IoRequest {
   const sockaddr* addr = nullptr;
   socklen_t addrlen = 0;
   int64_t timeout_ns = 0;
+  msghdr msg{};  // kSendmsg: msg_iov/msg_iovlen point at the reactor's copy of the iovecs
 
   // Outputs.
   int64_t result = 0;

@@ -2,11 +2,14 @@
 // awaits it. This is the one place where EINTR/EAGAIN are retried and short counts resumed, and
 // where a negative result becomes ErrnoStatus(errno, "<op> <path or fd>").
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/io/reactor.h"
@@ -257,6 +260,40 @@ Task<Status> Reactor::send(int fd, std::span<const std::byte> buf) {
     if (res == 0) co_return ErrnoStatus(EIO, absl::StrCat("send ", FdName(fd), " sent nothing"));
     done += static_cast<size_t>(res);
     if (done < buf.size()) core_->stats.short_resumes++;
+  }
+  co_return absl::OkStatus();
+}
+
+Task<Status> Reactor::sendv(int fd, std::span<const iovec> iov) {
+  // Our own copy, advanced past what each short send wrote. IOV_MAX bounds one sendmsg; a longer
+  // list goes out in windows of that size.
+  std::vector<iovec> left;
+  left.reserve(iov.size());
+  for (const iovec& v : iov) {
+    if (v.iov_len > 0) left.push_back(v);
+  }
+  IoRequest req = MakeRequest(Op::kSendmsg, fd);
+  size_t first = 0;
+  while (first < left.size()) {
+    req.msg = msghdr{};
+    req.msg.msg_iov = left.data() + first;
+    req.msg.msg_iovlen = std::min<size_t>(left.size() - first, IOV_MAX);
+    const int64_t res = co_await Perform(req, POLLOUT);
+    if (res < 0)
+      co_return ErrnoStatus(static_cast<int>(-res), absl::StrCat("sendmsg ", FdName(fd)));
+    if (res == 0) co_return ErrnoStatus(EIO, absl::StrCat("sendmsg ", FdName(fd), " sent nothing"));
+    size_t n = static_cast<size_t>(res);
+    while (n > 0 && first < left.size()) {
+      iovec& v = left[first];
+      const size_t take = std::min(n, v.iov_len);
+      v.iov_base = static_cast<char*>(v.iov_base) + take;
+      v.iov_len -= take;
+      n -= take;
+      if (v.iov_len == 0) first++;
+    }
+    const bool window_done =
+        first >= left.size() || req.msg.msg_iov + req.msg.msg_iovlen <= left.data() + first;
+    if (!window_done) core_->stats.short_resumes++;
   }
   co_return absl::OkStatus();
 }

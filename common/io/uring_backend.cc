@@ -34,6 +34,7 @@ constexpr Opcode kRequiredOpcodes[] = {
     {IORING_OP_CONNECT, "CONNECT"},
     {IORING_OP_RECV, "RECV"},
     {IORING_OP_SEND, "SEND"},
+    {IORING_OP_SENDMSG, "SENDMSG"},
     {IORING_OP_POLL_ADD, "POLL_ADD"},
     {IORING_OP_TIMEOUT, "TIMEOUT"},
     {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
@@ -207,6 +208,9 @@ void UringBackend::Prepare(io_uring_sqe* sqe, IoRequest* req) {
       return;
     case Op::kSend:
       io_uring_prep_send(sqe, req->fd, req->buf, chunk(req->len), MSG_NOSIGNAL);
+      return;
+    case Op::kSendmsg:
+      io_uring_prep_sendmsg(sqe, req->fd, &req->msg, MSG_NOSIGNAL);
       return;
     case Op::kPoll:
       io_uring_prep_poll_add(sqe, req->fd, static_cast<unsigned>(req->flags));
