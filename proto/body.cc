@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/errors.h"
 #include "proto/frame_decoder.h"
 
 namespace spool::proto {
@@ -127,12 +128,51 @@ StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::FetchResponse& re
   return Split(response, payload);
 }
 
+StatusOr<OutgoingFrame> EncodeErrorResponse(const FrameHeader& request, v1::ErrorCode code,
+                                            std::string_view message) {
+  v1::ErrorResponse body;
+  body.set_error_code(code);
+  body.set_error_message(std::string(message));
+  if (code == v1::UNSUPPORTED_VERSION) {
+    for (const ApiVersionSupport& api : kSupported) {
+      v1::ApiVersionRange* range = body.add_supported();
+      range->set_api_key(api.api_key);
+      range->set_min_version(api.min_version);
+      range->set_max_version(api.max_version);
+    }
+  }
+  FrameHeader h;
+  h.flags = kFlagResponse | kFlagError;
+  h.api_key = request.api_key;
+  h.api_version = request.api_version;
+  h.correlation_id = request.correlation_id;
+  return EncodeFrame(h, body);
+}
+
+Status ErrorResponseStatus(const FrameHeader& header, std::span<const std::byte> body) {
+  if (!header.is_error()) return absl::OkStatus();
+  v1::ErrorResponse response;
+  RETURN_IF_ERROR(ParseBody(body, &response));
+  if (response.error_code() == v1::NONE) {
+    return absl::InvalidArgumentError("error response without an error code");
+  }
+  return ErrorToStatus(response.error_code(), response.error_message());
+}
+
 Status DecodeOneFrameForFuzz(std::span<const std::byte> bytes) {
   FrameDecoder decoder;
   decoder.Feed(bytes);
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<Frame> frame, decoder.Next());
     if (!frame) break;
+    if (frame->header().is_error()) {
+      v1::ErrorResponse error;
+      RETURN_IF_ERROR(ParseBody(frame->body(), &error));
+      if (!frame->payload().empty()) {
+        return absl::InvalidArgumentError("error response carries a payload");
+      }
+      continue;
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> body,
                      ParseFrameBody(frame->header(), frame->body()));
     if (!CarriesPayload(frame->header().api_key, frame->header().is_response()) &&

@@ -22,6 +22,7 @@
 #include "proto/api.pb.h"
 #include "proto/fetch.pb.h"
 #include "proto/frame.h"
+#include "proto/frame_encoder.h"
 #include "proto/list_offsets.pb.h"
 #include "proto/metadata.pb.h"
 #include "proto/produce.pb.h"
@@ -77,6 +78,17 @@ StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::ProduceRequest&& 
                                                      std::span<const std::byte> payload) = delete;
 StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::FetchResponse&& response,
                                                      std::span<const std::byte> payload) = delete;
+
+// The error response to `request` (see kFlagError in frame.h): the header echoes its API key,
+// version and correlation id with the response and error flags set; the body is an ErrorResponse
+// with `code` and `message`, and the supported API list when `code` is UNSUPPORTED_VERSION.
+[[nodiscard]] StatusOr<OutgoingFrame> EncodeErrorResponse(const FrameHeader& request,
+                                                          v1::ErrorCode code,
+                                                          std::string_view message);
+// A response frame's outcome as a Status: OK for a normal response; for one with the error flag,
+// ErrorToStatus() of its ErrorResponse (kInvalidArgument when that body does not parse).
+[[nodiscard]] Status ErrorResponseStatus(const FrameHeader& header,
+                                         std::span<const std::byte> body);
 
 // Everything a receiver does to untrusted bytes, for the fuzz target: decodes every frame in
 // `bytes` with default limits, parses each body for its API key and direction, and splits the

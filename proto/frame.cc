@@ -36,6 +36,9 @@ Status CheckHeaderPrefix(std::span<const std::byte> prefix) {
       return absl::InvalidArgumentError(
           absl::StrFormat("frame header has unknown flag bits 0x%02x", flags & ~kKnownFlags));
     }
+    if ((flags & kFlagError) != 0 && (flags & kFlagResponse) == 0) {
+      return absl::InvalidArgumentError("frame header has the error flag on a request");
+    }
   }
   return absl::OkStatus();
 }

@@ -38,7 +38,12 @@ static_assert(kBodySizePos + 4 == kFrameHeaderSize);
 // Flag bits. Bits not defined for the header version must be zero (a framing error otherwise):
 // new meanings come with a new header version.
 inline constexpr uint8_t kFlagResponse = 0x01;
-inline constexpr uint8_t kKnownFlags = kFlagResponse;
+// Response only: the body is a spool.v1.ErrorResponse instead of the API's response message,
+// because the request could not be handled at all (unknown API key or version, a body that does
+// not parse, a payload that does not add up). The header still echoes the request's API key,
+// version and correlation id. A request with this bit set is a framing error.
+inline constexpr uint8_t kFlagError = 0x02;
+inline constexpr uint8_t kKnownFlags = kFlagResponse | kFlagError;
 
 // Limits a reader enforces before allocating. A broker's defaults; clients usually raise
 // max_frame_bytes for fetch responses.
@@ -56,6 +61,7 @@ struct FrameHeader {
   uint32_t body_size = 0;
 
   bool is_response() const { return (flags & kFlagResponse) != 0; }
+  bool is_error() const { return (flags & kFlagError) != 0; }
   uint32_t payload_size() const {
     return frame_size - static_cast<uint32_t>(kFrameHeaderSize) - body_size;
   }

@@ -32,6 +32,9 @@ StatusOr<OutgoingFrame> EncodeFrame(const FrameHeader& header,
     return absl::InvalidArgumentError(
         absl::StrFormat("unknown frame flag bits 0x%02x", header.flags & ~kKnownFlags));
   }
+  if ((header.flags & kFlagError) != 0 && (header.flags & kFlagResponse) == 0) {
+    return absl::InvalidArgumentError("the error flag is for responses only");
+  }
   const size_t body_size = body.ByteSizeLong();
   if (body_size > limits.max_body_bytes) {
     return absl::ResourceExhaustedError(

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "proto/errors.h"
 #include "proto/frame_decoder.h"
 #include "tests/unit/proto/proto_test_util.h"
 
@@ -25,6 +26,46 @@ TEST(Body, EveryApiHasARequestAndAResponseType) {
   }
   EXPECT_EQ(NewBody(7, false).status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_FALSE(IsSupported(7, 0));
+}
+
+TEST(Body, ErrorResponseEchoesTheRequestAndRoundTrips) {
+  const FrameHeader request{.api_key = 77, .api_version = 3, .correlation_id = 9};
+  StatusOr<OutgoingFrame> out = EncodeErrorResponse(request, v1::UNSUPPORTED_VERSION, "no API 77");
+  ASSERT_TRUE(out.ok()) << out.status();
+  FrameDecoder decoder;
+  decoder.Feed(out->Flatten());
+  StatusOr<std::optional<Frame>> frame = decoder.Next();
+  ASSERT_TRUE(frame.ok() && frame->has_value()) << frame.status();
+  const FrameHeader& h = (*frame)->header();
+  EXPECT_TRUE(h.is_response());
+  EXPECT_TRUE(h.is_error());
+  EXPECT_EQ(h.api_key, 77);
+  EXPECT_EQ(h.api_version, 3);
+  EXPECT_EQ(h.correlation_id, 9);
+  Status st = ErrorResponseStatus(h, (*frame)->body());
+  EXPECT_EQ(ErrorFromStatus(st), v1::UNSUPPORTED_VERSION) << st;
+  EXPECT_NE(st.message().find("no API 77"), std::string_view::npos) << st;
+  v1::ErrorResponse body;
+  ASSERT_TRUE(ParseBody((*frame)->body(), &body).ok());
+  EXPECT_EQ(static_cast<size_t>(body.supported_size()), SupportedApis().size());
+  EXPECT_TRUE(DecodeOneFrameForFuzz(out->Flatten()).ok());
+
+  // A normal response is OK; INVALID_REQUEST carries no API list.
+  EXPECT_TRUE(ErrorResponseStatus(FrameHeader{.flags = kFlagResponse}, {}).ok());
+  StatusOr<OutgoingFrame> bad = EncodeErrorResponse(request, v1::INVALID_REQUEST, "garbled");
+  ASSERT_TRUE(bad.ok());
+  v1::ErrorResponse bad_body;
+  ASSERT_TRUE(ParseBody(bad->prefix().subspan(kFrameHeaderSize), &bad_body).ok());
+  EXPECT_EQ(bad_body.supported_size(), 0);
+  EXPECT_EQ(bad_body.error_code(), v1::INVALID_REQUEST);
+}
+
+TEST(Body, ErrorFlagOnARequestIsAFramingError) {
+  std::vector<std::byte> bytes(kFrameHeaderSize);
+  EncodeFrameHeader(FrameHeader{.flags = kFlagError},
+                    std::span<std::byte, kFrameHeaderSize>(bytes));
+  EXPECT_FALSE(CheckHeaderPrefix(bytes).ok());
+  EXPECT_FALSE(EncodeFrame(FrameHeader{.flags = kFlagError}, v1::ApiVersionsRequest()).ok());
 }
 
 TEST(Body, MalformedBodyIsAClearStatus) {
