@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -15,12 +17,24 @@ thread_local int current_shard = -1;
 
 }  // namespace
 
+// Reactors are destroyed only once every shard's loop has returned and stop() has been called on
+// all of them: another shard (or stop()) may still be inside post()/stop() of a reactor whose own
+// loop already returned, and those calls touch the reactor after its loop ends.
+struct ShardSet::Teardown {
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = 0;        // shard loops not yet returned
+  bool released = false;  // set by ~ShardSet after stop()
+};
+
 struct ShardSet::Thread {
   Shard shard;
   std::unique_ptr<io::Reactor> reactor;
   std::unique_ptr<io::FileSystem> fs;
   std::thread thread;
 };
+
+ShardSet::ShardSet() : teardown_(std::make_shared<Teardown>()) {}
 
 StatusOr<std::unique_ptr<ShardSet>> ShardSet::Start(int count, io::ReactorOptions options) {
   if (count < 1) return absl::InvalidArgumentError("a broker needs at least one shard");
@@ -30,7 +44,8 @@ StatusOr<std::unique_ptr<ShardSet>> ShardSet::Start(int count, io::ReactorOption
     Thread* raw = t.get();
     std::promise<Status> ready;
     std::future<Status> started = ready.get_future();
-    raw->thread = std::thread([raw, i, options, ready = std::move(ready)]() mutable {
+    std::shared_ptr<Teardown> teardown = set->teardown_;
+    raw->thread = std::thread([raw, i, options, teardown, ready = std::move(ready)]() mutable {
       const std::string name = absl::StrCat("spool-shard-", i);
       pthread_setname_np(pthread_self(), name.c_str());
       StatusOr<std::unique_ptr<io::Reactor>> r = io::Reactor::Create(options);
@@ -42,9 +57,19 @@ StatusOr<std::unique_ptr<ShardSet>> ShardSet::Start(int count, io::ReactorOption
       raw->fs = io::NewReactorFileSystem(*raw->reactor);
       raw->shard = Shard{i, raw->reactor.get(), raw->fs.get()};
       current_shard = i;
+      {
+        std::lock_guard lock(teardown->mu);
+        teardown->running++;
+      }
       ready.set_value(absl::OkStatus());
       raw->reactor->run();
-      // Destroyed on the thread that ran them.
+      {
+        std::unique_lock lock(teardown->mu);
+        teardown->running--;
+        teardown->cv.notify_all();
+        teardown->cv.wait(lock, [&] { return teardown->released && teardown->running == 0; });
+      }
+      // Destroyed on the thread that ran them, after every loop has ended.
       raw->fs.reset();
       raw->reactor.reset();
     });
@@ -58,6 +83,11 @@ StatusOr<std::unique_ptr<ShardSet>> ShardSet::Start(int count, io::ReactorOption
 
 ShardSet::~ShardSet() {
   stop();
+  {
+    std::lock_guard lock(teardown_->mu);
+    teardown_->released = true;
+    teardown_->cv.notify_all();
+  }
   for (auto& t : shards_) {
     if (t->thread.joinable()) t->thread.join();
   }

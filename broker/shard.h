@@ -64,9 +64,11 @@ class ShardSet {
 
  private:
   struct Thread;
-  ShardSet() = default;
+  struct Teardown;
+  ShardSet();
   std::vector<std::unique_ptr<Thread>> shards_;
   std::vector<Shard> views_;  // shards_[i]->shard, copied once the thread is up
+  std::shared_ptr<Teardown> teardown_;
 };
 
 // The shard that owns partition `partition` of `topic` among `shard_count` shards: a stable

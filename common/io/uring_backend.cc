@@ -20,24 +20,15 @@ struct Opcode {
 
 // Every opcode Prepare() can emit. The probe checks all of them at start-up.
 constexpr Opcode kRequiredOpcodes[] = {
-    {IORING_OP_READ, "READ"},
-    {IORING_OP_WRITE, "WRITE"},
-    {IORING_OP_FSYNC, "FSYNC"},
-    {IORING_OP_FALLOCATE, "FALLOCATE"},
-    {IORING_OP_OPENAT, "OPENAT"},
-    {IORING_OP_CLOSE, "CLOSE"},
-    {IORING_OP_STATX, "STATX"},
-    {IORING_OP_RENAMEAT, "RENAMEAT"},
-    {IORING_OP_UNLINKAT, "UNLINKAT"},
-    {IORING_OP_MKDIRAT, "MKDIRAT"},
-    {IORING_OP_ACCEPT, "ACCEPT"},
-    {IORING_OP_CONNECT, "CONNECT"},
-    {IORING_OP_RECV, "RECV"},
-    {IORING_OP_SEND, "SEND"},
-    {IORING_OP_SENDMSG, "SENDMSG"},
-    {IORING_OP_POLL_ADD, "POLL_ADD"},
-    {IORING_OP_TIMEOUT, "TIMEOUT"},
-    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},
+    {IORING_OP_FSYNC, "FSYNC"},       {IORING_OP_FALLOCATE, "FALLOCATE"},
+    {IORING_OP_OPENAT, "OPENAT"},     {IORING_OP_CLOSE, "CLOSE"},
+    {IORING_OP_STATX, "STATX"},       {IORING_OP_RENAMEAT, "RENAMEAT"},
+    {IORING_OP_UNLINKAT, "UNLINKAT"}, {IORING_OP_MKDIRAT, "MKDIRAT"},
+    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_CONNECT, "CONNECT"},
+    {IORING_OP_RECV, "RECV"},         {IORING_OP_SEND, "SEND"},
+    {IORING_OP_SENDMSG, "SENDMSG"},   {IORING_OP_POLL_ADD, "POLL_ADD"},
+    {IORING_OP_TIMEOUT, "TIMEOUT"},   {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
 };
 
 // ThreadSanitizer cannot see liburing's raw mmap/munmap syscalls, so when a ring is torn down on

@@ -3,10 +3,13 @@
 // Start() runs the spoold binary (path from $SPOOLD_PATH, which ctest sets, else "spoold" next to
 // the test binary's build tree) with a temporary or given data dir, `--listen 127.0.0.1:0` (or
 // the port of an earlier run, for restarts) and `--ready-file`, and waits (with a deadline, never
-// a sleep) until the broker has written its listening address. stdout/stderr go to
-// <data_dir>/../spoold.<n>.log, printed by the test on failure (log_tail()).
+// a sleep as synchronisation: the ready file is polled with short waits) until the broker has
+// written its listening address. stdout/stderr of run n go to <data_dir>.spoold.<n>.log (beside
+// the data dir, so it survives the data dir's deletion), printed by tests on failure (log_tail()).
+// The child gets PR_SET_PDEATHSIG=SIGKILL, so a crashed test leaves no broker behind.
 //
-// Threading: one test thread. The destructor kills the process (SIGKILL) if it still runs.
+// Threading: one test thread (the one that calls Start; the death signal follows that thread).
+// The destructor kills the process (SIGKILL) if it still runs.
 #pragma once
 
 #include <sys/types.h>
@@ -51,16 +54,35 @@ class BrokerProcess {
 
   // The last `lines` lines of the broker's log, for failure messages.
   std::string log_tail(int lines = 40) const;
+  // The whole log of the current (or last) run.
+  std::string log() const;
+  const std::string& log_path() const { return log_path_; }
+  // The exit code of the last run that ended through Terminate() (-1: killed by a signal).
+  int last_exit_code() const { return last_exit_code_; }
 
  private:
   explicit BrokerProcess(BrokerProcessOptions options) : options_(std::move(options)) {}
   Status Spawn(uint16_t port);
+  // Reaps the child if it has exited (non-blocking); true when it has.
+  bool Reap(int* exit_code);
 
   BrokerProcessOptions options_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   int runs_ = 0;
   std::string log_path_;
+  int last_exit_code_ = 0;
 };
+
+// The spoold binary: $SPOOLD_PATH, else <dir of this test binary>/../broker/spoold.
+std::string SpooldPath();
+
+// Runs spoold with `args` to completion (for --help, bad flags, ...), output captured.
+struct ProcessResult {
+  int exit_code = 0;   // -1: killed by a signal (or by us at the timeout)
+  std::string output;  // stdout and stderr, interleaved
+};
+StatusOr<ProcessResult> RunSpoold(const std::vector<std::string>& args,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace spool::testing

@@ -1,0 +1,243 @@
+// Loading BrokerConfig: one table of keys (Kafka's names) with a parser and a range check each,
+// a TOML reader that flattens tables into dotted keys and feeds them through the same table,
+// and FinishConfig for the machine-dependent defaults and the checks across keys.
+//
+// toml++ is used header-only with TOML_EXCEPTIONS=0 in this file (parse errors come back as a
+// parse_result, never as an exception; Spool does not use exceptions). Its inline functions live
+// in toml++'s "noex" ABI namespace, so they cannot clash with the shared library's symbols.
+#undef TOML_HEADER_ONLY
+#define TOML_HEADER_ONLY 1
+#undef TOML_SHARED_LIB
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "broker/broker_config.h"
+
+namespace spool::broker {
+namespace {
+
+Status BadValue(std::string_view key, std::string_view value, std::string_view want) {
+  return absl::InvalidArgumentError(absl::StrCat("config key '", std::string(key), "': bad value '",
+                                                 std::string(value), "' (want ", std::string(want),
+                                                 ")"));
+}
+
+// A decimal integer in [lo, hi]; nothing else on the line (no spaces, no suffix).
+template <typename T>
+StatusOr<T> ParseInt(std::string_view key, std::string_view value, T lo, T hi) {
+  T out{};
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || out < lo ||
+      out > hi) {
+    return BadValue(key, value, absl::StrCat("an integer in [", lo, ", ", hi, "]"));
+  }
+  return out;
+}
+
+StatusOr<bool> ParseBool(std::string_view key, std::string_view value) {
+  if (value == "true") return true;
+  if (value == "false") return false;
+  return BadValue(key, value, "true or false");
+}
+
+// "host:port", optionally with Kafka's "PLAINTEXT://" prefix (the only protocol there is).
+StatusOr<io::HostPort> ParseListener(std::string_view key, std::string_view value) {
+  std::string_view text = value;
+  constexpr std::string_view kPlaintext = "PLAINTEXT://";
+  if (text.substr(0, kPlaintext.size()) == kPlaintext) text.remove_prefix(kPlaintext.size());
+  if (text.find(',') != std::string_view::npos) {
+    return BadValue(key, value, "one host:port (one listener for now)");
+  }
+  StatusOr<io::HostPort> hp = io::ParseHostPort(text);
+  if (!hp.ok()) return BadValue(key, value, "host:port");
+  return hp;
+}
+
+StatusOr<std::string> ParseDir(std::string_view key, std::string_view value) {
+  if (value.empty()) return BadValue(key, value, "a directory");
+  if (value.find(',') != std::string_view::npos) {
+    return BadValue(key, value, "one directory (several log dirs are not supported yet)");
+  }
+  return std::string(value);
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
+constexpr int32_t kI32Max = std::numeric_limits<int32_t>::max();
+
+// Assigns the parsed value to `field` or returns the parse error.
+#define SPOOL_SET_(field, expr)       \
+  do {                                \
+    auto _v = (expr);                 \
+    if (!_v.ok()) return _v.status(); \
+    field = *std::move(_v);           \
+  } while (0)
+
+Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
+  log::LogConfig& l = c.log_defaults;
+  if (key == "node.id") {
+    SPOOL_SET_(c.node_id, ParseInt<int32_t>(key, v, 0, kI32Max));
+  } else if (key == "cluster.id") {
+    if (v.empty()) return BadValue(key, v, "a non-empty name");
+    c.cluster_id = std::string(v);
+  } else if (key == "log.dirs" || key == "data.dir") {
+    SPOOL_SET_(c.data_dir, ParseDir(key, v));
+  } else if (key == "listeners") {
+    SPOOL_SET_(c.listen, ParseListener(key, v));
+  } else if (key == "advertised.listeners") {
+    SPOOL_SET_(c.advertised, ParseListener(key, v));
+  } else if (key == "num.reactors") {
+    SPOOL_SET_(c.reactors, ParseInt<int>(key, v, 0, 1024));
+  } else if (key == "auto.create.topics.enable") {
+    SPOOL_SET_(c.auto_create_topics, ParseBool(key, v));
+  } else if (key == "num.partitions") {
+    SPOOL_SET_(c.default_partitions, ParseInt<int32_t>(key, v, 1, 100000));
+  } else if (key == "default.replication.factor") {
+    // Replication is a later issue: a single node can only hold one replica.
+    SPOOL_SET_(c.default_replication_factor, ParseInt<int32_t>(key, v, 1, 1));
+  } else if (key == "log.segment.bytes") {
+    SPOOL_SET_(l.segment_bytes, ParseInt<uint64_t>(key, v, 1024, kU32Max));
+  } else if (key == "log.segment.ms") {
+    SPOOL_SET_(l.segment_ms, ParseInt<int64_t>(key, v, 1, kI64Max));
+  } else if (key == "log.retention.ms") {
+    SPOOL_SET_(l.retention_ms, ParseInt<int64_t>(key, v, -1, kI64Max));
+  } else if (key == "log.retention.bytes") {
+    SPOOL_SET_(l.retention_bytes, ParseInt<int64_t>(key, v, -1, kI64Max));
+  } else if (key == "log.index.interval.bytes") {
+    SPOOL_SET_(l.index_interval_bytes, ParseInt<uint32_t>(key, v, 1, kU32Max));
+  } else if (key == "message.max.bytes") {
+    // At least a batch header (61 bytes); checked against the frame limit in FinishConfig.
+    SPOOL_SET_(l.max_message_bytes, ParseInt<uint32_t>(key, v, 61, kU32Max));
+  } else if (key == "log.flush.policy") {
+    if (v == "durable") {
+      l.flush_policy = log::FlushPolicy::kGroupCommit;
+    } else if (v == "interval") {
+      l.flush_policy = log::FlushPolicy::kInterval;
+    } else {
+      return BadValue(key, v, "durable or interval");
+    }
+  } else if (key == "log.flush.interval.ms") {
+    SPOOL_SET_(l.flush_ms, ParseInt<int64_t>(key, v, 1, kI64Max));
+  } else if (key == "log.flush.interval.messages") {
+    SPOOL_SET_(l.flush_messages, ParseInt<int64_t>(key, v, 1, kI64Max));
+  } else if (key == "log.preallocate.bytes") {
+    SPOOL_SET_(l.preallocate_bytes, ParseInt<uint64_t>(key, v, 0, kU32Max));
+  } else if (key == "log.retention.check.interval.ms") {
+    SPOOL_SET_(c.retention_check_interval_ms, ParseInt<int64_t>(key, v, 1, kI64Max));
+  } else if (key == "socket.request.max.bytes") {
+    SPOOL_SET_(c.frame_limits.max_frame_bytes,
+               ParseInt<uint32_t>(key, v, static_cast<uint32_t>(proto::kFrameHeaderSize), kU32Max));
+  } else if (key == "request.body.max.bytes") {
+    SPOOL_SET_(c.frame_limits.max_body_bytes, ParseInt<uint32_t>(key, v, 0, kU32Max));
+  } else if (key == "max.inflight.bytes.per.connection") {
+    SPOOL_SET_(c.max_inflight_bytes_per_connection, ParseInt<uint64_t>(key, v, 1, kU64Max));
+  } else if (key == "max.inflight.bytes") {
+    SPOOL_SET_(c.max_inflight_bytes_total, ParseInt<uint64_t>(key, v, 1, kU64Max));
+  } else if (key == "max.connections") {
+    SPOOL_SET_(c.max_connections, ParseInt<int32_t>(key, v, 1, kI32Max));
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unknown config key '", std::string(key), "'"));
+  }
+  return Status();
+}
+
+#undef SPOOL_SET_
+
+// One TOML value as the text ApplySetting parses. Tables are handled by the caller.
+StatusOr<std::string> ValueText(const std::string& key, const toml::node& node) {
+  if (const auto* s = node.as_string()) return std::string(s->get());
+  if (const auto* i = node.as_integer()) return std::to_string(i->get());
+  if (const auto* b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+  if (const auto* a = node.as_array()) {
+    // Kafka's log.dirs and listeners are lists; Spool takes exactly one element.
+    if (a->size() == 1 && (*a)[0].is_string()) return std::string(*(*a)[0].value<std::string>());
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key '", key, "': want a single value, not a list of ", a->size()));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("config key '", key, "': want a string, an integer or a boolean"));
+}
+
+Status Flatten(BrokerConfig& config, const toml::table& table, const std::string& prefix) {
+  for (const auto& [k, node] : table) {
+    const std::string key =
+        prefix.empty() ? std::string(k.str()) : absl::StrCat(prefix, ".", std::string(k.str()));
+    if (const auto* sub = node.as_table()) {
+      RETURN_IF_ERROR(Flatten(config, *sub, key));
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::string text, ValueText(key, node));
+    RETURN_IF_ERROR(ApplySetting(config, key, text));
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status ApplySetting(BrokerConfig& config, std::string_view key, std::string_view value) {
+  return Apply(config, Trim(key), Trim(value));
+}
+
+Status LoadConfigFile(BrokerConfig& config, const std::string& path) {
+  toml::parse_result parsed = toml::parse_file(path);
+  if (!parsed) {
+    const toml::parse_error& err = parsed.error();
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file ", path, ":", err.source().begin.line, ":",
+                     err.source().begin.column, ": ", std::string(err.description())));
+  }
+  Status st = Flatten(config, parsed.table(), "");
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+  return Status();
+}
+
+Status FinishConfig(BrokerConfig& config) {
+  if (config.data_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    config.data_dir =
+        (home != nullptr && *home != '\0') ? absl::StrCat(home, "/.spool/data") : "/var/lib/spool";
+  }
+  if (config.reactors == 0) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    config.reactors = cores == 0 ? 1 : static_cast<int>(cores);
+  }
+  const proto::FrameLimits& f = config.frame_limits;
+  if (f.max_body_bytes > f.max_frame_bytes - proto::kFrameHeaderSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config key 'request.body.max.bytes' (", f.max_body_bytes,
+        ") must fit in a frame of 'socket.request.max.bytes' (", f.max_frame_bytes, ")"));
+  }
+  if (config.log_defaults.max_message_bytes > f.max_frame_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key 'message.max.bytes' (", config.log_defaults.max_message_bytes,
+                     ") is larger than 'socket.request.max.bytes' (", f.max_frame_bytes,
+                     "): such a batch could never arrive"));
+  }
+  if (config.max_inflight_bytes_per_connection > config.max_inflight_bytes_total) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config key 'max.inflight.bytes.per.connection' (",
+        config.max_inflight_bytes_per_connection, ") is larger than 'max.inflight.bytes' (",
+        config.max_inflight_bytes_total, ")"));
+  }
+  return Status();
+}
+
+}  // namespace spool::broker

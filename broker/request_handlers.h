@@ -1,0 +1,93 @@
+// The API handlers behind Broker::handler() (request_dispatch.cc): one function per API, each in
+// its own file (produce_handler.cc, fetch_handler.cc, list_offsets_handler.cc,
+// metadata_handler.cc for Metadata and ApiVersions, admin_handler.cc for CreateTopics and
+// DeleteTopics).
+//
+// Each handler runs on the shard of the connection (RequestHandler's rules), hops to the shards
+// that own the partitions it touches, and returns the Response (or nullopt for acks=0). Problems
+// with the request's contents are error codes in the response; a handler never fails as a whole
+// except when its response cannot be encoded (the dispatcher then sends an error response).
+//
+// Threading: `core` is shared by every shard; its members are safe to use as their own headers
+// say (the manager's Local*() about the calling shard, the config read-only).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "broker/broker_config.h"
+#include "broker/handler.h"
+#include "broker/partition_manager.h"
+#include "broker/shard.h"
+#include "common/clock.h"
+#include "common/io/event.h"
+#include "common/task.h"
+#include "proto/body.h"
+#include "proto/frame_decoder.h"
+
+namespace spool::broker {
+
+// The leader epoch of every partition on a single node (bumped by leader changes later).
+inline constexpr int32_t kSingleNodeLeaderEpoch = 0;
+// Defaults for requests that leave a field at 0 (Kafka's client defaults).
+inline constexpr int32_t kDefaultProduceTimeoutMs = 30000;     // request.timeout.ms
+inline constexpr int32_t kDefaultFetchMaxBytes = 50 << 20;     // fetch.max.bytes
+inline constexpr int32_t kDefaultPartitionMaxBytes = 1 << 20;  // max.partition.fetch.bytes
+inline constexpr int32_t kFetchResponseMaxBytes = 64 << 20;    // cap, under the frame limit
+
+struct BrokerCore {
+  BrokerCore(ShardSet& s, const BrokerConfig& c, Clock& k, StorageOptions storage)
+      : shards(s), config(c), clock(k), partitions(s, c, k, std::move(storage)) {}
+  ShardSet& shards;
+  const BrokerConfig& config;
+  Clock& clock;
+  PartitionManager partitions;
+  // Set by Close(): long polls stop waiting.
+  std::atomic<bool> closing{false};
+};
+
+// A response frame for `request` carrying `body` and `payload` (kept alive by `keep_alive`).
+[[nodiscard]] StatusOr<Response> MakeResponse(
+    const proto::FrameHeader& request, const google::protobuf::MessageLite& body,
+    std::span<const std::span<const std::byte>> payload = {},
+    std::vector<std::shared_ptr<const void>> keep_alive = {});
+
+Task<std::optional<Response>> HandleProduce(BrokerCore& core, proto::Frame frame,
+                                            std::unique_ptr<v1::ProduceRequest> request);
+Task<StatusOr<Response>> HandleFetch(BrokerCore& core, proto::Frame frame,
+                                     std::unique_ptr<v1::FetchRequest> request);
+Task<StatusOr<Response>> HandleListOffsets(BrokerCore& core, proto::Frame frame,
+                                           std::unique_ptr<v1::ListOffsetsRequest> request);
+Task<StatusOr<Response>> HandleMetadata(BrokerCore& core, proto::Frame frame,
+                                        std::unique_ptr<v1::MetadataRequest> request);
+StatusOr<Response> HandleApiVersions(BrokerCore& core, const proto::FrameHeader& header);
+Task<StatusOr<Response>> HandleCreateTopics(BrokerCore& core, proto::Frame frame,
+                                            std::unique_ptr<v1::CreateTopicsRequest> request);
+Task<StatusOr<Response>> HandleDeleteTopics(BrokerCore& core, proto::Frame frame,
+                                            std::unique_ptr<v1::DeleteTopicsRequest> request);
+
+// The dispatcher (request_dispatch.cc): version check, body parse, payload check, then the API
+// handler; counts the requests in flight for Close().
+class RequestDispatcher final : public RequestHandler {
+ public:
+  explicit RequestDispatcher(BrokerCore& core) : core_(core) {}
+  Task<std::optional<Response>> Handle(const RequestContext& context,
+                                       proto::Frame request) override;
+  // Completes once no request is in flight. Shard 0, after core.closing is set.
+  Task<void> WaitIdle();
+  int64_t in_flight() const { return in_flight_.load(); }
+
+ private:
+  Task<std::optional<Response>> Dispatch(proto::Frame request);
+  void Finished();
+
+  BrokerCore& core_;
+  std::atomic<int64_t> in_flight_{0};
+  // Shard 0; made by WaitIdle() before `closing` is set. Shared with the posts that set it.
+  std::shared_ptr<io::Event> idle_;
+};
+
+}  // namespace spool::broker

@@ -1,0 +1,103 @@
+// Producer::Impl: the producer's shared state (private to producer/). The user-facing half
+// (send, flush, close, waiting for a topic's metadata) is in producer.cc; the I/O-thread half
+// (the sender loop, Produce requests, retries, metadata refresh) is in sender.cc.
+//
+// Threading: members marked "I/O thread" are touched only on the ClientRuntime's thread;
+// the rest are atomics or guarded by the mutex named beside them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "client/cluster.h"
+#include "client/notifier.h"
+#include "client/runtime.h"
+#include "producer/accumulator.h"
+#include "producer/memory_budget.h"
+#include "producer/producer.h"
+#include "producer/producer_batch.h"
+
+namespace spool {
+
+struct Producer::Impl {
+  explicit Impl(ProducerConfig c);
+
+  // ---- user threads (producer.cc) ----
+  Status Send(const ProducerRecord& record, SendCallback callback);
+  // The topic's state once its metadata is known; waits for it until `deadline`.
+  StatusOr<producer::TopicState*> FindTopic(const std::string& topic,
+                                            std::chrono::steady_clock::time_point deadline);
+  void Flush();
+  void Close(std::chrono::milliseconds timeout);
+  // Makes the sender run a pass soon (coalesced: at most one post in the queue).
+  void WakeSender();
+
+  // ---- I/O thread (sender.cc) ----
+  Task<void> SenderLoop();
+  // One pass: seals due batches, fails expired ones, starts Produce requests. Returns when the
+  // next pass is due for linger, backoff or expiry (INT64_MAX: only on a wake-up).
+  int64_t Drain();
+  Task<void> SendRequest(int32_t node, std::vector<std::unique_ptr<producer::ProducerBatch>> b);
+  void Delivered(std::unique_ptr<producer::ProducerBatch> batch, int64_t base_offset,
+                 int64_t log_append_time_ms);
+  void Failed(std::unique_ptr<producer::ProducerBatch> batch, const Status& status, bool was_sent);
+  void Retry(std::unique_ptr<producer::ProducerBatch> batch, const Status& status);
+  void RequestMetadata();
+  Task<void> MetadataLoop();
+  void ApplyMetadata(const Status& refreshed);
+  void MarkDirty();
+  void ArmTimer(int64_t at_ns);
+  // Fails every queued batch (close() past its deadline).
+  void AbortQueued(const Status& why);
+
+  const ProducerConfig config;
+  const producer::AccumulatorConfig accumulator;
+  const int64_t linger_ns, delivery_timeout_ns, retry_backoff_ns;
+  std::unique_ptr<client::ClientRuntime> runtime;
+
+  // I/O thread.
+  std::unique_ptr<client::Cluster> cluster;
+  std::unique_ptr<client::Notifier> wake;
+  bool dirty = false;
+  std::map<int32_t, int> node_in_flight;  // Produce requests in flight per broker
+  int requests_in_flight = 0;
+  bool metadata_running = false;
+  bool metadata_wanted = false;
+  int64_t timer_at_ns = 0;
+  bool stopping = false;  // close(): no new connections or metadata requests
+  bool aborting = false;  // close() past its deadline: fail instead of retrying
+  std::vector<producer::TopicState*> io_topics;  // what the sender scans
+
+  // Any thread.
+  producer::FlushTracker tracker;
+  producer::MemoryBudget budget;
+  std::atomic<bool> wake_posted{false};
+  std::atomic<int> flushing{0};
+  std::atomic<bool> closing{false};
+  std::atomic<int> active_sends{0};
+  std::atomic<uint64_t> sticky_seed{0x9e3779b97f4a7c15ull};
+  std::mutex close_mu;
+  bool closed = false;  // guarded by close_mu
+
+  // Topics with metadata; entries are added (by the I/O thread), never removed. A
+  // std::shared_mutex: TSan does not see the system abseil's mutex.
+  std::shared_mutex topics_mu;
+  absl::flat_hash_map<std::string, std::unique_ptr<producer::TopicState>> topics;  // topics_mu
+
+  // Topics user threads wait for, and the last metadata error of each.
+  std::mutex meta_mu;
+  std::condition_variable meta_cv;
+  std::map<std::string, int> wanted;           // guarded by meta_mu
+  std::map<std::string, Status> topic_errors;  // guarded by meta_mu
+};
+
+}  // namespace spool
