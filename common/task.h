@@ -12,7 +12,12 @@
 // Compiler pitfall (GCC 12.2): a co_await directly inside an if/while/switch condition, a ?:
 // expression or a gtest EXPECT_/ASSERT_ macro is miscompiled (the coroutine body silently never
 // runs). Bind the awaited value to a variable first; scripts/check-coroutines (a ctest) enforces
-// this.
+// this. Three more shapes GCC 12.2 gets wrong, found by ASan in the broker and clients (not yet
+// caught by the lint): a lambda with captures written as a temporary argument inside a co_await
+// expression (its captures are destroyed twice), a prvalue class-type argument to an awaited
+// coroutine (`co_await Connect(r, HostPort{...})`: a bad free of its std::string), and a braced
+// `{...}` argument in an awaited call ("array used as initializer"). In each case: bind the
+// lambda or argument to a named variable first, then co_await.
 //
 // Lifetime rule for callers: arguments a coroutine takes by reference (spans, string_views) must
 // stay alive until the Task completes. Prefer passing owned values (std::string) into coroutines.
