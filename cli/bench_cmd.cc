@@ -7,6 +7,7 @@
 // thread (u64), 4 bytes of a check pattern; the rest is filler. Consumers check the stamp: a
 // sequence seen twice is a duplicate, one missing at the end is lost, and within one
 // (producer, partition) sequences must increase (the producer keeps order per partition).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -47,6 +48,7 @@ struct Options {
   ProducerConfig producer;
   bool consume = true;
   bool keep_topic = false;
+  std::chrono::milliseconds progress{1000};
 };
 
 double Seconds(Clock::duration d) {
@@ -58,17 +60,17 @@ std::string Rate(uint64_t records, uint64_t bytes, double seconds) {
   return absl::StrFormat("%.0f records/s, %.1f MB/s", records / seconds, bytes / seconds / 1e6);
 }
 
-// Prints "label: done/total  rate" once a second (over that second) until stopped; stopping
-// wakes it at once, so a phase shorter than a second prints no line of its own.
+// Prints "label: done/total  rate" every `every` (the rate over that interval) until stopped;
+// stopping wakes it at once, so a phase shorter than the interval prints no line of its own.
 class Progress {
  public:
   Progress(std::ostream& err, const char* label, const std::atomic<uint64_t>& done, uint64_t total,
-           uint64_t record_bytes)
-      : thread_([this, &err, label, &done, total, record_bytes] {
+           uint64_t record_bytes, std::chrono::milliseconds every)
+      : thread_([this, &err, label, &done, total, record_bytes, every] {
           uint64_t last = 0;
           auto last_t = Clock::now();
           std::unique_lock lock(mu_);
-          while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+          while (!cv_.wait_for(lock, every, [this] { return stop_; })) {
             const uint64_t now_done = done.load();
             const auto now = Clock::now();
             err << label << ": " << now_done << "/" << total << "  "
@@ -143,7 +145,7 @@ int Run(const Options& o, CommandIo& io) {
   Status first_error;
   const uint64_t total = static_cast<uint64_t>(o.records);
   const uint64_t bytes = static_cast<uint64_t>(o.record_size);
-  auto progress = std::make_unique<Progress>(io.err, "produce", acked, total, bytes);
+  auto progress = std::make_unique<Progress>(io.err, "produce", acked, total, bytes, o.progress);
   const auto p_start = Clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < o.producers; t++) {
@@ -202,7 +204,8 @@ int Run(const Options& o, CommandIo& io) {
   std::map<std::pair<uint32_t, int32_t>, int64_t> last_seq;  // (producer, partition) -> seq
   uint64_t duplicates = 0, reordered = 0, foreign = 0;
   std::atomic<uint64_t> consumed{0};
-  auto cprogress = std::make_unique<Progress>(io.err, "consume", consumed, total, bytes);
+  auto cprogress =
+      std::make_unique<Progress>(io.err, "consume", consumed, total, bytes, o.progress);
   const auto c_start = Clock::now();
   auto last_data = Clock::now();
   while (consumed.load() < total) {
@@ -281,6 +284,7 @@ int Bench(const Args& args, CommandIo& io) {
   StatusOr<int64_t> acks = args.get_int("acks", -1);
   StatusOr<int64_t> linger = args.get_int("linger-ms", o.producer.linger_ms);
   StatusOr<int64_t> batch = args.get_int("batch-size", o.producer.batch_size);
+  StatusOr<int64_t> progress = args.get_int("progress-ms", 1000);
   for (const Status& st : {records.status(), size.status(), partitions.status(), producers.status(),
                            acks.status(), linger.status(), batch.status()}) {
     if (!st.ok()) return Fail(io, st.message());
@@ -297,6 +301,7 @@ int Bench(const Args& args, CommandIo& io) {
   o.producer.batch_size = static_cast<int>(*batch);
   o.consume = !args.has("produce-only");
   o.keep_topic = args.has("keep-topic");
+  o.progress = std::chrono::milliseconds(std::max<int64_t>(*progress, 50));
   if (std::optional<std::string> t = args.get("topic")) {
     o.topic = *t;
   } else {
