@@ -349,9 +349,11 @@ void AddBenchCommands(std::vector<Command>& commands) {
                 {.name = "linger-ms", .value_name = "MS", .help = "linger.ms"},
                 {.name = "batch-size", .value_name = "BYTES", .help = "batch.size"},
                 {.name = "produce-only", .takes_value = false, .help = "skip the consume phase"},
-                {.name = "keep-topic",
-                 .takes_value = false,
-                 .help = "do not delete the new topic"}},
+                {.name = "keep-topic", .takes_value = false, .help = "do not delete the new topic"},
+                {.name = "progress-ms",
+                 .value_name = "MS",
+                 .help = "progress line interval",
+                 .default_value = "1000"}},
       .run = Bench});
 }
 
