@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/fifo_semaphore.h"
-#include "client/notifier.h"
 #include "common/clock.h"
+#include "common/io/notifier.h"
 #include "proto/errors.h"
 #include "proto/frame_encoder.h"
 
@@ -140,9 +140,9 @@ struct BrokerConnection::State {
   std::deque<std::shared_ptr<Pending>> in_flight;  // sent calls, oldest first
   FifoSemaphore slots;                             // max_in_flight permits, granted in call order
   FifoSemaphore socket;                            // one writer at a time, in call order
-  Notifier send_done;                              // a sendv finished
-  Notifier watchdog_wake;                          // a call was sent, or the connection broke
-  Notifier closed;                                 // the reader closed the socket
+  io::Notifier send_done;                          // a sendv finished
+  io::Notifier watchdog_wake;                      // a call was sent, or the connection broke
+  io::Notifier closed;                             // the reader closed the socket
 };
 
 namespace {
@@ -283,7 +283,7 @@ Task<StatusOr<int>> ConnectWithTimeout(io::Reactor& reactor, io::HostPort where,
     explicit Race(io::Reactor& r) : done(r) {}
     std::optional<StatusOr<int>> result;
     bool timed_out = false;
-    Notifier done;
+    io::Notifier done;
   };
   auto race = std::make_shared<Race>(reactor);
   reactor.spawn([](std::shared_ptr<Race> r, io::Reactor& re, io::HostPort w) -> Task<void> {

@@ -26,8 +26,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "client/cluster.h"
-#include "client/notifier.h"
 #include "common/io/event.h"
+#include "common/io/notifier.h"
 #include "common/io/reactor.h"
 #include "common/io/socket.h"
 #include "common/status.h"
@@ -90,7 +90,7 @@ class Fetcher : public std::enable_shared_from_this<Fetcher> {
   std::shared_ptr<SharedState> shared_;
   client::Cluster cluster_;
   io::Event wake_;
-  client::Notifier idle_;
+  io::Notifier idle_;
   std::set<int32_t> fetching_;  // brokers with a fetch in flight
   bool stopping_ = false;
   int active_ = 0;  // driver, fetches and lookups running

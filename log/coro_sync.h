@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/io/notifier.h"
 #include "common/io/reactor.h"
 
 namespace spool::log {
@@ -70,31 +71,7 @@ class [[nodiscard]] AsyncLockGuard {
   AsyncMutex* m_;
 };
 
-// A broadcast signal: wait() always suspends until the next notify_all(). Callers loop on their
-// own condition (`while (!cond) co_await n.wait();`), so spurious wake-ups are harmless.
-class Notifier {
- public:
-  explicit Notifier(io::Reactor& reactor) : reactor_(reactor) {}
-  Notifier(const Notifier&) = delete;
-  Notifier& operator=(const Notifier&) = delete;
-
-  struct Awaiter {
-    Notifier& n;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) { n.waiters_.push_back(h); }
-    void await_resume() const noexcept {}
-  };
-  [[nodiscard]] Awaiter wait() { return Awaiter{*this}; }
-  void notify_all() {
-    if (waiters_.empty()) return;
-    std::vector<std::coroutine_handle<>> woken;
-    woken.swap(waiters_);
-    for (auto h : woken) reactor_.schedule(h);
-  }
-
- private:
-  io::Reactor& reactor_;
-  std::vector<std::coroutine_handle<>> waiters_;
-};
+// The broadcast notifier is shared with the clients (common/io/notifier.h).
+using io::Notifier;
 
 }  // namespace spool::log

@@ -113,7 +113,7 @@ StatusOr<std::unique_ptr<Producer>> Producer::Create(ProducerConfig config) {
   Impl* self = impl.get();
   Status started = self->runtime->call<Status>([self, options]() -> Task<Status> {
     self->cluster = std::make_unique<client::Cluster>(self->runtime->reactor(), options);
-    self->wake = std::make_unique<client::Notifier>(self->runtime->reactor());
+    self->wake = std::make_unique<io::Notifier>(self->runtime->reactor());
     self->runtime->reactor().spawn(self->SenderLoop());
     co_return absl::OkStatus();
   });

@@ -19,8 +19,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "client/cluster.h"
-#include "client/notifier.h"
 #include "client/runtime.h"
+#include "common/io/notifier.h"
 #include "producer/accumulator.h"
 #include "producer/memory_budget.h"
 #include "producer/producer.h"
@@ -66,7 +66,7 @@ struct Producer::Impl {
 
   // I/O thread.
   std::unique_ptr<client::Cluster> cluster;
-  std::unique_ptr<client::Notifier> wake;
+  std::unique_ptr<io::Notifier> wake;
   bool dirty = false;
   std::map<int32_t, int> node_in_flight;  // Produce requests in flight per broker
   int requests_in_flight = 0;

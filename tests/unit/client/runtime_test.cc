@@ -5,7 +5,7 @@
 #include <atomic>
 #include <thread>
 
-#include "client/notifier.h"
+#include "common/io/notifier.h"
 #include "gtest/gtest.h"
 
 namespace spool::client {
@@ -55,11 +55,11 @@ TEST(ClientRuntimeTest, ShutdownReleasesAWaitingCallAndDropsLaterWork) {
   ASSERT_TRUE(rt.ok());
   ClientRuntime* runtime = rt->get();
   std::atomic<bool> started{false};
-  std::unique_ptr<Notifier> never;
+  std::unique_ptr<io::Notifier> never;
   Status result;
   std::thread caller([&] {
     result = runtime->call<Status>([&]() -> Task<Status> {
-      never = std::make_unique<Notifier>(runtime->reactor());
+      never = std::make_unique<io::Notifier>(runtime->reactor());
       started = true;
       co_await never->wait();  // nobody notifies
       co_return absl::OkStatus();

@@ -12,7 +12,7 @@
 
 #include "common/io/reactor.h"
 
-namespace spool::client {
+namespace spool::io {
 
 class Notifier {
  public:
@@ -39,4 +39,4 @@ class Notifier {
   std::vector<std::coroutine_handle<>> waiters_;
 };
 
-}  // namespace spool::client
+}  // namespace spool::io
