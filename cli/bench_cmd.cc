@@ -1,360 +1,226 @@
-// spool bench: produce N records through the producer library, consume them back through the
-// consumer library, and check that every record arrived exactly once and in order per partition.
-// Prints a progress line every second and the rates at the end. (The full benchmark of issue 4 —
-// workloads, latency histograms, JSON results, limits — grows from here.)
+// spool bench: the benchmark (bench/engine) from the command line, and `spool bench compare`.
 //
-// Each record's value starts with a 16-byte stamp: producer thread (u32), sequence within that
-// thread (u64), 4 bytes of a check pattern; the rest is filler. Consumers check the stamp: a
-// sequence seen twice is a duplicate, one missing at the end is lost, and within one
-// (producer, partition) sequences must increase (the producer keeps order per partition).
-#include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstring>
-#include <iomanip>
+//   spool bench [--workload FILE] [workload flags] [--json FILE] [--with-limits] ...
+//   spool bench compare A.json B.json
+//
+// Every workload key (bench/engine/workload.h) is a flag; flags override the workload file.
+// Progress lines go to stderr every --progress-ms (not with --quiet or --json); the report goes
+// to stdout (to stderr when the JSON goes to stdout: --json -). Exit 1 when the verification
+// fails or records failed to send, 2 on a usage error.
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
-#include <map>
-#include <mutex>
-#include <random>
+#include <memory>
 #include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "cli/admin.h"
+#include "absl/strings/str_replace.h"
+#include "bench/engine/result.h"
+#include "bench/engine/runner.h"
+#include "bench/engine/workload.h"
 #include "cli/commands.h"
-#include "common/byte_order.h"
-#include "consumer/consumer.h"
-#include "producer/producer.h"
-#include "proto/errors.h"
+#include "nlohmann/json.hpp"
 
 namespace spool::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-constexpr size_t kStampSize = 16;
-constexpr uint32_t kCheck = 0x5350424eu;  // "SPBN"
-
-struct Options {
-  std::string topic;
-  bool own_topic = false;
-  int64_t records = 1000000;
-  int64_t record_size = 100;
-  int32_t partitions = 2;
-  int producers = 1;
-  ProducerConfig producer;
-  bool consume = true;
-  bool keep_topic = false;
-  std::chrono::milliseconds progress{1000};
+// Workload keys as flags: the flag spelling of a Kafka key turns dots into dashes.
+struct KeyFlag {
+  const char* key;
+  const char* flag;
+  char short_name;
+  const char* value_name;
+  const char* help;
 };
+constexpr std::array<KeyFlag, 20> kKeyFlags = {{
+    {"name", "name", 0, "LABEL", "a label for the report"},
+    {"topic", "topic", 't', "NAME", "an existing topic (default: new topics, deleted after)"},
+    {"topics", "topics", 0, "N", "new topics"},
+    {"partitions", "partitions", 'p', "N", "partitions per new topic"},
+    {"producers", "producers", 0, "N", "producer instances (threads)"},
+    {"consumers", "consumers", 0, "N", "consumer instances (0: produce only)"},
+    {"group", "group", 'g', "ID", "consume through a consumer group"},
+    {"record-size", "record-size", 's', "SPEC", "bytes: N, uniform:MIN-MAX, normal:MEAN,SD"},
+    {"keys", "keys", 'k', "SPEC", "none, random:N, zipf:N[:S], sequential:N"},
+    {"rate", "rate", 'r', "REC/S", "target records/s over all producers (0: max)"},
+    {"num-records", "num-records", 'n', "N", "records to produce"},
+    {"duration", "duration", 'd', "TIME", "produce for this long (30s, 2m)"},
+    {"warmup", "warmup", 0, "TIME", "unmeasured time at the start"},
+    {"backlog", "backlog", 0, "BYTES", "produce this much before consumers start (1GiB, all)"},
+    {"acks", "acks", 'a', "-1|0|1", "acks"},
+    {"linger.ms", "linger-ms", 0, "MS", "linger.ms"},
+    {"batch.size", "batch-size", 0, "BYTES", "batch.size"},
+    {"compression.type", "compression", 0, "none|lz4|zstd", "compression.type"},
+    {"buffer.memory", "buffer-memory", 0, "BYTES", "buffer.memory"},
+    {"seed", "seed", 0, "N", "random seed (sizes, keys)"},
+}};
 
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
+std::string FindLimitsScript() {
+  if (const char* env = std::getenv("SPOOL_LIMITS"); env != nullptr && *env != 0) return env;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path installed = exe.parent_path() / "../share/spool/limits";
+    if (std::filesystem::exists(installed, ec)) return installed.string();
+  }
+  return SPOOL_SOURCE_DIR "/bench/limits";
 }
 
-std::string Rate(uint64_t records, uint64_t bytes, double seconds) {
-  if (seconds <= 0) seconds = 1e-9;
-  return absl::StrFormat("%.0f records/s, %.1f MB/s", records / seconds, bytes / seconds / 1e6);
+StatusOr<bench::Limits> MeasureLimits(const std::string& dir, const std::string& size,
+                                      std::ostream& err) {
+  const std::string script = FindLimitsScript();
+  const std::string cmd = absl::StrCat("'", script, "' '", dir, "' '", size, "'");
+  err << "measuring the machine's limits on " << dir << " (" << script << ") ...\n";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return ErrnoStatus(errno, absl::StrCat("cannot run ", script));
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) out.append(buf.data(), n);
+  const int rc = ::pclose(f);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat(script, " failed (status ", rc, ")"));
+  }
+  return bench::ParseLimits(out);
 }
 
-// Prints "label: done/total  rate" every `every` (the rate over that interval) until stopped;
-// stopping wakes it at once, so a phase shorter than the interval prints no line of its own.
-class Progress {
- public:
-  Progress(std::ostream& err, const char* label, const std::atomic<uint64_t>& done, uint64_t total,
-           uint64_t record_bytes, std::chrono::milliseconds every)
-      : thread_([this, &err, label, &done, total, record_bytes, every] {
-          uint64_t last = 0;
-          auto last_t = Clock::now();
-          std::unique_lock lock(mu_);
-          while (!cv_.wait_for(lock, every, [this] { return stop_; })) {
-            const uint64_t now_done = done.load();
-            const auto now = Clock::now();
-            err << label << ": " << now_done << "/" << total << "  "
-                << Rate(now_done - last, (now_done - last) * record_bytes, Seconds(now - last_t))
-                << "\n";
-            last = now_done;
-            last_t = now;
-          }
-        }) {}
-  ~Progress() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
+StatusOr<bench::Limits> ReadLimitsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return bench::ParseLimits(text.str());
+}
+
+int Bench(const Args& args, CommandIo& io) {
+  if (!args.positional().empty()) {
+    io.err << "spool bench: unexpected argument '" << args.positional()[0]
+           << "' (did you mean spool bench compare?)\n";
+    return 2;
+  }
+  StatusOr<bench::Workload> w = bench::Workload{};
+  // A workload that does not parse or does not make sense is a usage error (exit 2).
+  auto usage = [&io](absl::string_view message) {
+    io.err << "spool bench: " << message << "\n";
+    return 2;
+  };
+  if (std::optional<std::string> file = args.get("workload")) w = bench::LoadWorkloadFile(*file);
+  if (!w.ok()) return usage(w.status().message());
+  for (const KeyFlag& k : kKeyFlags) {
+    if (std::optional<std::string> v = args.get(k.flag)) {
+      if (Status st = bench::SetKey(*w, k.key, *v); !st.ok()) return usage(st.message());
     }
-    cv_.notify_all();
-    thread_.join();
+  }
+  if (args.has("produce-only")) w->consumers = 0;
+  if (Status st = bench::Validate(*w); !st.ok()) return usage(st.message());
+
+  StatusOr<int64_t> progress = args.get_int("progress-ms", 1000);
+  if (!progress.ok()) return Fail(io, progress.status().message());
+  const std::optional<std::string> json = args.get("json");
+  const bool json_stdout = json && *json == "-";
+  std::ostream& report = json_stdout ? io.err : io.out;
+
+  bench::RunOptions o;
+  o.bootstrap = Bootstrap(args);
+  o.progress_interval = std::chrono::milliseconds(std::max<int64_t>(*progress, 50));
+  if (!args.has("quiet") && !json) o.progress = &io.err;
+  if (std::optional<std::string> lf = args.get("limits-file")) {
+    StatusOr<bench::Limits> limits = ReadLimitsFile(*lf);
+    if (!limits.ok()) return Fail(io, limits.status().message());
+    o.limits = *limits;
+  } else if (args.has("with-limits")) {
+    const char* tmp = std::getenv("TMPDIR");
+    StatusOr<bench::Limits> limits =
+        MeasureLimits(args.get_or("limits-dir", tmp != nullptr ? tmp : "/tmp"),
+                      args.get_or("limits-size", "1g"), io.err);
+    if (!limits.ok()) return Fail(io, limits.status().message());
+    o.limits = *limits;
   }
 
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-int Run(const Options& o, CommandIo& io) {
-  auto session = AdminSession::Open(o.producer.bootstrap_servers, std::chrono::seconds(10));
-  if (!session.ok()) return Fail(io, session.status().message());
-  if (o.own_topic) {
-    v1::CreateTopicsRequest req;
-    v1::CreatableTopic* t = req.add_topics();
-    t->set_name(o.topic);
-    t->set_num_partitions(o.partitions);
-    StatusOr<v1::CreateTopicsResponse> r = (*session)->CreateTopics(req);
-    if (!r.ok()) return Fail(io, absl::StrCat("cannot reach a broker: ", r.status().message()));
-    if (r->topics_size() != 1 || r->topics(0).error_code() != v1::NONE) {
-      return Fail(io, absl::StrCat("cannot create topic ", o.topic, ": ",
-                                   r->topics_size() == 1 ? r->topics(0).error_message() : ""));
-    }
+  StatusOr<bench::BenchResult> r = bench::RunWorkload(*w, o);
+  if (!r.ok()) return Fail(io, r.status().message());
+  bench::PrintReport(*r, report);
+  if (json_stdout) {
+    io.out << bench::ToJson(*r).dump(2) << "\n";
+  } else if (json) {
+    if (Status st = bench::WriteResultFile(*r, *json); !st.ok()) return Fail(io, st.message());
   }
-  StatusOr<v1::MetadataResponse> md = (*session)->Metadata({o.topic});
-  if (!md.ok()) return Fail(io, md.status().message());
-  std::vector<TopicPartition> tps;
-  for (const auto& t : md->topics()) {
-    for (const auto& p : t.partitions()) tps.push_back({o.topic, p.partition()});
+  if (!r->verify.ok()) {
+    return Fail(io, absl::StrCat("verification FAILED: ", r->verify.missing, " missing, ",
+                                 r->verify.duplicates, " duplicates, ", r->verify.out_of_order,
+                                 " out of order, ", r->verify.foreign, " foreign"));
   }
-  if (tps.empty()) return Fail(io, absl::StrCat("topic ", o.topic, " has no partitions"));
-
-  // Where consumption starts: the current end of each partition.
-  ConsumerConfig cc;
-  cc.bootstrap_servers = {o.producer.bootstrap_servers};
-  cc.client_id = "spool-bench";
-  cc.max_poll_records = 100000;
-  auto consumer = Consumer::Create(cc);
-  if (!consumer.ok()) return Fail(io, consumer.status().message());
-  Status st = (*consumer)->assign(tps);
-  if (st.ok()) st = (*consumer)->seek_to_end(tps);
-  std::vector<int64_t> start(tps.size());
-  for (size_t i = 0; st.ok() && i < tps.size(); i++) {
-    StatusOr<int64_t> pos = (*consumer)->position(tps[i]);
-    st = pos.status();
-    if (pos.ok()) start[i] = *pos;
-  }
-  if (!st.ok()) return Fail(io, absl::StrCat("cannot read the partitions' ends: ", st.message()));
-
-  // ---- produce ----
-  auto producer = Producer::Create(o.producer);
-  if (!producer.ok()) return Fail(io, producer.status().message());
-  std::atomic<uint64_t> acked{0};
-  std::atomic<uint64_t> failed{0};
-  std::mutex err_mu;
-  Status first_error;
-  const uint64_t total = static_cast<uint64_t>(o.records);
-  const uint64_t bytes = static_cast<uint64_t>(o.record_size);
-  auto progress = std::make_unique<Progress>(io.err, "produce", acked, total, bytes, o.progress);
-  const auto p_start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < o.producers; t++) {
-    threads.emplace_back([&, t] {
-      const uint64_t mine = total / o.producers + (static_cast<uint64_t>(t) < total % o.producers);
-      ProducerRecord r;
-      r.topic = o.topic;
-      std::string value(static_cast<size_t>(o.record_size), 'x');
-      for (uint64_t seq = 0; seq < mine; seq++) {
-        if (value.size() >= kStampSize) {
-          StoreBigEndian<uint32_t>(reinterpret_cast<std::byte*>(value.data()), t);
-          StoreBigEndian<uint64_t>(reinterpret_cast<std::byte*>(value.data()) + 4, seq);
-          StoreBigEndian<uint32_t>(reinterpret_cast<std::byte*>(value.data()) + 12, kCheck);
-        }
-        r.value = value;
-        Status s = (*producer)->send(r, [&](StatusOr<RecordMetadata> m) {
-          if (m.ok()) {
-            acked.fetch_add(1, std::memory_order_relaxed);
-            return;
-          }
-          failed.fetch_add(1, std::memory_order_relaxed);
-          std::lock_guard l(err_mu);
-          if (first_error.ok()) first_error = m.status();
-        });
-        if (!s.ok()) {
-          failed.fetch_add(mine - seq, std::memory_order_relaxed);
-          std::lock_guard l(err_mu);
-          if (first_error.ok()) first_error = s;
-          return;
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  (*producer)->flush();
-  const double p_secs = Seconds(Clock::now() - p_start);
-  (*producer)->close();
-  progress.reset();
-  io.out << "produced " << acked.load() << " records of " << o.record_size << " B in "
-         << absl::StrFormat("%.2f", p_secs)
-         << " s: " << Rate(acked.load(), acked.load() * bytes, p_secs)
-         << " (acks=" << o.producer.acks << ", " << o.producers << " producer threads, "
-         << tps.size() << " partitions)\n";
-  if (failed.load() > 0) {
-    return Fail(io, absl::StrCat(failed.load(), " records failed: ", first_error.message()));
-  }
-  if (!o.consume) return 0;
-
-  // ---- consume and verify ----
-  for (size_t i = 0; i < tps.size() && st.ok(); i++) st = (*consumer)->seek(tps[i], start[i]);
-  if (!st.ok()) return Fail(io, st.message());
-  std::vector<std::vector<bool>> seen(static_cast<size_t>(o.producers));
-  for (int t = 0; t < o.producers; t++) {
-    seen[static_cast<size_t>(t)].resize(total / o.producers + 1);
-  }
-  std::map<std::pair<uint32_t, int32_t>, int64_t> last_seq;  // (producer, partition) -> seq
-  uint64_t duplicates = 0, reordered = 0, foreign = 0;
-  std::atomic<uint64_t> consumed{0};
-  auto cprogress =
-      std::make_unique<Progress>(io.err, "consume", consumed, total, bytes, o.progress);
-  const auto c_start = Clock::now();
-  auto last_data = Clock::now();
-  while (consumed.load() < total) {
-    StatusOr<ConsumerRecords> recs = (*consumer)->poll(std::chrono::milliseconds(500));
-    if (!recs.ok()) {
-      st = recs.status();
-      break;
-    }
-    if (recs->empty()) {
-      if (Clock::now() - last_data > std::chrono::seconds(10)) break;  // nothing more is coming
-      continue;
-    }
-    last_data = Clock::now();
-    for (const ConsumerRecord& r : *recs) {
-      if (!r.value || r.value->size() < kStampSize ||
-          LoadBigEndian<uint32_t>(reinterpret_cast<const std::byte*>(r.value->data()) + 12) !=
-              kCheck) {
-        if (bytes >= kStampSize) foreign++;
-        continue;
-      }
-      const auto* v = reinterpret_cast<const std::byte*>(r.value->data());
-      const uint32_t t = LoadBigEndian<uint32_t>(v);
-      const uint64_t seq = LoadBigEndian<uint64_t>(v + 4);
-      if (t >= seen.size() || seq >= seen[t].size()) {
-        foreign++;
-        continue;
-      }
-      if (seen[t][seq]) duplicates++;
-      seen[t][seq] = true;
-      auto [it, fresh] = last_seq.try_emplace({t, r.partition}, static_cast<int64_t>(seq));
-      if (!fresh) {
-        if (static_cast<int64_t>(seq) <= it->second) reordered++;
-        it->second = static_cast<int64_t>(seq);
-      }
-    }
-    consumed.fetch_add(recs->size(), std::memory_order_relaxed);
-  }
-  const double c_secs = Seconds(Clock::now() - c_start);
-  cprogress.reset();
-  (void)(*consumer)->close();
-  uint64_t missing = 0;
-  if (bytes >= kStampSize) {
-    for (int t = 0; t < o.producers; t++) {
-      const uint64_t mine = total / o.producers + (static_cast<uint64_t>(t) < total % o.producers);
-      for (uint64_t s = 0; s < mine; s++) missing += seen[static_cast<size_t>(t)][s] ? 0 : 1;
-    }
-  }
-  io.out << "consumed " << consumed.load() << " records in " << absl::StrFormat("%.2f", c_secs)
-         << " s: " << Rate(consumed.load(), consumed.load() * bytes, c_secs) << "\n";
-  if (o.own_topic && !o.keep_topic) {
-    v1::DeleteTopicsRequest del;
-    del.add_topic_names(o.topic);
-    (void)(*session)->DeleteTopics(del);
-  }
-  if (!st.ok()) return Fail(io, absl::StrCat("consume failed: ", st.message()));
-  if (bytes < kStampSize) {
-    io.out << "verify: skipped (records under " << kStampSize << " B carry no stamp)\n";
-    return consumed.load() == total ? 0 : Fail(io, "fewer records came back than were sent");
-  }
-  io.out << "verify: " << (total - missing) << "/" << total << " records back, " << missing
-         << " missing, " << duplicates << " duplicates, " << reordered << " out of order\n";
-  if (missing != 0 || duplicates != 0 || reordered != 0 || foreign != 0) {
-    return Fail(io, "verification FAILED");
+  if (r->produce_errors > 0) {
+    return Fail(io, absl::StrCat(r->produce_errors, " records failed to send"));
   }
   return 0;
 }
 
-int Bench(const Args& args, CommandIo& io) {
-  Options o;
-  o.producer.bootstrap_servers = Bootstrap(args);
-  o.producer.client_id = "spool-bench";
-  StatusOr<int64_t> records = args.get_int("num-records", 1000000);
-  StatusOr<int64_t> size = args.get_int("record-size", 100);
-  StatusOr<int64_t> partitions = args.get_int("partitions", 2);
-  StatusOr<int64_t> producers = args.get_int("producers", 1);
-  StatusOr<int64_t> acks = args.get_int("acks", -1);
-  StatusOr<int64_t> linger = args.get_int("linger-ms", o.producer.linger_ms);
-  StatusOr<int64_t> batch = args.get_int("batch-size", o.producer.batch_size);
-  StatusOr<int64_t> progress = args.get_int("progress-ms", 1000);
-  for (const Status& st : {records.status(), size.status(), partitions.status(), producers.status(),
-                           acks.status(), linger.status(), batch.status()}) {
-    if (!st.ok()) return Fail(io, st.message());
+int Compare(const Args& args, CommandIo& io) {
+  if (args.positional().size() != 2) {
+    io.err << "spool bench compare: give two result files (spool bench --json FILE)\n";
+    return 2;
   }
-  if (*records < 1 || *size < 0 || *partitions < 1 || *producers < 1) {
-    return Fail(io, "--num-records, --partitions and --producers must be >= 1");
+  StatusOr<nlohmann::json> a = bench::ReadResultFile(args.positional()[0]);
+  if (!a.ok()) return Fail(io, a.status().message());
+  StatusOr<nlohmann::json> b = bench::ReadResultFile(args.positional()[1]);
+  if (!b.ok()) return Fail(io, b.status().message());
+  io.out << bench::CompareResults(*a, *b);
+  return 0;
+}
+
+std::vector<FlagSpec> BenchFlags() {
+  std::vector<FlagSpec> flags;
+  flags.push_back({.name = "workload",
+                   .short_name = 'w',
+                   .value_name = "FILE",
+                   .help = "a TOML workload file (flags override it)"});
+  for (const KeyFlag& k : kKeyFlags) {
+    flags.push_back(
+        {.name = k.flag, .short_name = k.short_name, .value_name = k.value_name, .help = k.help});
   }
-  o.records = *records;
-  o.record_size = *size;
-  o.partitions = static_cast<int32_t>(*partitions);
-  o.producers = static_cast<int>(*producers);
-  o.producer.acks = static_cast<int>(*acks);
-  o.producer.linger_ms = static_cast<int>(*linger);
-  o.producer.batch_size = static_cast<int>(*batch);
-  o.consume = !args.has("produce-only");
-  o.keep_topic = args.has("keep-topic");
-  o.progress = std::chrono::milliseconds(std::max<int64_t>(*progress, 50));
-  if (std::optional<std::string> t = args.get("topic")) {
-    o.topic = *t;
-  } else {
-    o.own_topic = true;
-    o.topic = absl::StrCat("spool-bench-", std::random_device{}() % 1000000);
-  }
-  return Run(o, io);
+  flags.push_back({.name = "produce-only", .takes_value = false, .help = "same as --consumers 0"});
+  flags.push_back(
+      {.name = "json", .value_name = "FILE", .help = "write the result as JSON (- for stdout)"});
+  flags.push_back({.name = "with-limits",
+                   .takes_value = false,
+                   .help = "measure the machine's limits first (bench/limits) and print ratios"});
+  flags.push_back({.name = "limits-dir",
+                   .value_name = "DIR",
+                   .help = "filesystem for the limits (the broker's data dir's)",
+                   .default_value = "$TMPDIR or /tmp"});
+  flags.push_back({.name = "limits-size",
+                   .value_name = "SIZE",
+                   .help = "fio file size for the limits",
+                   .default_value = "1g"});
+  flags.push_back({.name = "limits-file",
+                   .value_name = "FILE",
+                   .help = "limits measured earlier (bench/limits output)"});
+  flags.push_back({.name = "progress-ms",
+                   .value_name = "MS",
+                   .help = "progress line interval",
+                   .default_value = "1000"});
+  flags.push_back(
+      {.name = "quiet", .short_name = 'q', .takes_value = false, .help = "no progress lines"});
+  return flags;
 }
 
 }  // namespace
 
 void AddBenchCommands(std::vector<Command>& commands) {
-  commands.push_back(Command{
-      .path = {"bench"},
-      .synopsis = "[--num-records N] [--record-size B] [--acks -1|0|1] [flags]",
-      .summary = "produce, consume back, verify, and print throughput",
-      .flags = {{.name = "num-records",
-                 .short_name = 'n',
-                 .value_name = "N",
-                 .help = "records to produce",
-                 .default_value = "1000000"},
-                {.name = "record-size",
-                 .short_name = 's',
-                 .value_name = "BYTES",
-                 .help = "value size",
-                 .default_value = "100"},
-                {.name = "topic",
-                 .short_name = 't',
-                 .value_name = "NAME",
-                 .help = "an existing topic (default: a new one, deleted after)"},
-                {.name = "partitions",
-                 .short_name = 'p',
-                 .value_name = "N",
-                 .help = "partitions of the new topic",
-                 .default_value = "2"},
-                {.name = "producers",
-                 .value_name = "N",
-                 .help = "producer threads",
-                 .default_value = "1"},
-                {.name = "acks",
-                 .short_name = 'a',
-                 .value_name = "-1|0|1",
-                 .help = "acks",
-                 .default_value = "-1"},
-                {.name = "linger-ms", .value_name = "MS", .help = "linger.ms"},
-                {.name = "batch-size", .value_name = "BYTES", .help = "batch.size"},
-                {.name = "produce-only", .takes_value = false, .help = "skip the consume phase"},
-                {.name = "keep-topic", .takes_value = false, .help = "do not delete the new topic"},
-                {.name = "progress-ms",
-                 .value_name = "MS",
-                 .help = "progress line interval",
-                 .default_value = "1000"}},
-      .run = Bench});
+  commands.push_back(Command{.path = {"bench"},
+                             .synopsis = "[--workload FILE] [flags]",
+                             .summary = "run a benchmark: produce, consume, verify, report",
+                             .flags = BenchFlags(),
+                             .run = Bench});
+  commands.push_back(Command{.path = {"bench", "compare"},
+                             .synopsis = "A.json B.json",
+                             .summary = "compare two benchmark results (B / A)",
+                             .flags = {},
+                             .run = Compare});
 }
 
 }  // namespace spool::cli

@@ -6,8 +6,8 @@
 #include <ostream>
 
 #include "absl/strings/str_cat.h"
-#include "cli/admin.h"
 #include "cli/commands.h"
+#include "client/admin.h"
 
 namespace spool::cli {
 namespace {
@@ -15,7 +15,7 @@ namespace {
 int Cluster(const Args& args, CommandIo& io) {
   StatusOr<int64_t> timeout = args.get_int("timeout-ms", 10000);
   if (!timeout.ok()) return Fail(io, timeout.status().message());
-  auto session = AdminSession::Open(Bootstrap(args), std::chrono::milliseconds(*timeout));
+  auto session = client::AdminSession::Open(Bootstrap(args), std::chrono::milliseconds(*timeout));
   if (!session.ok()) return Fail(io, session.status().message());
   StatusOr<v1::MetadataResponse> md = (*session)->Metadata({});
   if (!md.ok()) {

@@ -7,8 +7,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "cli/admin.h"
 #include "cli/commands.h"
+#include "client/admin.h"
 #include "consumer/consumer.h"
 #include "proto/errors.h"
 
@@ -88,7 +88,7 @@ int Consume(const Args& args, CommandIo& io) {
   // The partitions: one, or all of the topic's (from metadata).
   std::vector<TopicPartition> tps;
   {
-    auto session = AdminSession::Open(Bootstrap(args), std::chrono::milliseconds(*timeout));
+    auto session = client::AdminSession::Open(Bootstrap(args), std::chrono::milliseconds(*timeout));
     if (!session.ok()) return Fail(io, session.status().message());
     StatusOr<v1::MetadataResponse> md = (*session)->Metadata({topic});
     if (!md.ok()) {

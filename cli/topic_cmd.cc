@@ -6,16 +6,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cli/admin.h"
 #include "cli/commands.h"
+#include "client/admin.h"
 #include "proto/errors.h"
 
 namespace spool::cli {
 namespace {
 
-StatusOr<std::unique_ptr<AdminSession>> Connect(const Args& args) {
+StatusOr<std::unique_ptr<client::AdminSession>> Connect(const Args& args) {
   ASSIGN_OR_RETURN(int64_t timeout, args.get_int("timeout-ms", 10000));
-  return AdminSession::Open(Bootstrap(args), std::chrono::milliseconds(timeout));
+  return client::AdminSession::Open(Bootstrap(args), std::chrono::milliseconds(timeout));
 }
 
 std::string Describe(const Status& st, const Args& args) {

@@ -88,6 +88,26 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> NewBody(int16_t api_key, bo
       return Make<v1::CreateTopicsRequest, v1::CreateTopicsResponse>(response);
     case v1::API_KEY_DELETE_TOPICS:
       return Make<v1::DeleteTopicsRequest, v1::DeleteTopicsResponse>(response);
+    case v1::API_KEY_OFFSET_COMMIT:
+      return Make<v1::OffsetCommitRequest, v1::OffsetCommitResponse>(response);
+    case v1::API_KEY_OFFSET_FETCH:
+      return Make<v1::OffsetFetchRequest, v1::OffsetFetchResponse>(response);
+    case v1::API_KEY_FIND_COORDINATOR:
+      return Make<v1::FindCoordinatorRequest, v1::FindCoordinatorResponse>(response);
+    case v1::API_KEY_JOIN_GROUP:
+      return Make<v1::JoinGroupRequest, v1::JoinGroupResponse>(response);
+    case v1::API_KEY_HEARTBEAT:
+      return Make<v1::HeartbeatRequest, v1::HeartbeatResponse>(response);
+    case v1::API_KEY_LEAVE_GROUP:
+      return Make<v1::LeaveGroupRequest, v1::LeaveGroupResponse>(response);
+    case v1::API_KEY_SYNC_GROUP:
+      return Make<v1::SyncGroupRequest, v1::SyncGroupResponse>(response);
+    case v1::API_KEY_DESCRIBE_GROUPS:
+      return Make<v1::DescribeGroupsRequest, v1::DescribeGroupsResponse>(response);
+    case v1::API_KEY_LIST_GROUPS:
+      return Make<v1::ListGroupsRequest, v1::ListGroupsResponse>(response);
+    case v1::API_KEY_DELETE_GROUPS:
+      return Make<v1::DeleteGroupsRequest, v1::DeleteGroupsResponse>(response);
     case v1::ApiKey_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ApiKey_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;

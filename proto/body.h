@@ -21,6 +21,7 @@
 #include "proto/admin.pb.h"
 #include "proto/api.pb.h"
 #include "proto/fetch.pb.h"
+#include "proto/group.pb.h"
 #include "proto/frame.h"
 #include "proto/frame_encoder.h"
 #include "proto/list_offsets.pb.h"

@@ -70,6 +70,36 @@ std::string_view ErrorName(ErrorCode code) {
       return "INVALID_RECORD";
     case v1::THROTTLING_QUOTA_EXCEEDED:
       return "THROTTLING_QUOTA_EXCEEDED";
+    case v1::COORDINATOR_LOAD_IN_PROGRESS:
+      return "COORDINATOR_LOAD_IN_PROGRESS";
+    case v1::COORDINATOR_NOT_AVAILABLE:
+      return "COORDINATOR_NOT_AVAILABLE";
+    case v1::NOT_COORDINATOR:
+      return "NOT_COORDINATOR";
+    case v1::ILLEGAL_GENERATION:
+      return "ILLEGAL_GENERATION";
+    case v1::INCONSISTENT_GROUP_PROTOCOL:
+      return "INCONSISTENT_GROUP_PROTOCOL";
+    case v1::INVALID_GROUP_ID:
+      return "INVALID_GROUP_ID";
+    case v1::UNKNOWN_MEMBER_ID:
+      return "UNKNOWN_MEMBER_ID";
+    case v1::INVALID_SESSION_TIMEOUT:
+      return "INVALID_SESSION_TIMEOUT";
+    case v1::REBALANCE_IN_PROGRESS:
+      return "REBALANCE_IN_PROGRESS";
+    case v1::INVALID_COMMIT_OFFSET_SIZE:
+      return "INVALID_COMMIT_OFFSET_SIZE";
+    case v1::NON_EMPTY_GROUP:
+      return "NON_EMPTY_GROUP";
+    case v1::GROUP_ID_NOT_FOUND:
+      return "GROUP_ID_NOT_FOUND";
+    case v1::MEMBER_ID_REQUIRED:
+      return "MEMBER_ID_REQUIRED";
+    case v1::GROUP_MAX_SIZE_REACHED:
+      return "GROUP_MAX_SIZE_REACHED";
+    case v1::FENCED_INSTANCE_ID:
+      return "FENCED_INSTANCE_ID";
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -139,6 +169,36 @@ bool IsRetriable(ErrorCode code) {
       return false;
     case v1::THROTTLING_QUOTA_EXCEEDED:
       return true;
+    case v1::COORDINATOR_LOAD_IN_PROGRESS:
+      return true;
+    case v1::COORDINATOR_NOT_AVAILABLE:
+      return true;
+    case v1::NOT_COORDINATOR:
+      return true;
+    case v1::ILLEGAL_GENERATION:
+      return false;
+    case v1::INCONSISTENT_GROUP_PROTOCOL:
+      return false;
+    case v1::INVALID_GROUP_ID:
+      return false;
+    case v1::UNKNOWN_MEMBER_ID:
+      return false;
+    case v1::INVALID_SESSION_TIMEOUT:
+      return false;
+    case v1::REBALANCE_IN_PROGRESS:
+      return false;
+    case v1::INVALID_COMMIT_OFFSET_SIZE:
+      return false;
+    case v1::NON_EMPTY_GROUP:
+      return false;
+    case v1::GROUP_ID_NOT_FOUND:
+      return false;
+    case v1::MEMBER_ID_REQUIRED:
+      return false;
+    case v1::GROUP_MAX_SIZE_REACHED:
+      return false;
+    case v1::FENCED_INSTANCE_ID:
+      return false;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -208,6 +268,36 @@ absl::StatusCode StatusCodeFor(ErrorCode code) {
       return absl::StatusCode::kInvalidArgument;
     case v1::THROTTLING_QUOTA_EXCEEDED:
       return absl::StatusCode::kResourceExhausted;
+    case v1::COORDINATOR_LOAD_IN_PROGRESS:
+      return absl::StatusCode::kUnavailable;
+    case v1::COORDINATOR_NOT_AVAILABLE:
+      return absl::StatusCode::kUnavailable;
+    case v1::NOT_COORDINATOR:
+      return absl::StatusCode::kUnavailable;
+    case v1::ILLEGAL_GENERATION:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::INCONSISTENT_GROUP_PROTOCOL:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::INVALID_GROUP_ID:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::UNKNOWN_MEMBER_ID:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::INVALID_SESSION_TIMEOUT:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::REBALANCE_IN_PROGRESS:
+      return absl::StatusCode::kAborted;
+    case v1::INVALID_COMMIT_OFFSET_SIZE:
+      return absl::StatusCode::kInvalidArgument;
+    case v1::NON_EMPTY_GROUP:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::GROUP_ID_NOT_FOUND:
+      return absl::StatusCode::kNotFound;
+    case v1::MEMBER_ID_REQUIRED:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::GROUP_MAX_SIZE_REACHED:
+      return absl::StatusCode::kResourceExhausted;
+    case v1::FENCED_INSTANCE_ID:
+      return absl::StatusCode::kFailedPrecondition;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers

@@ -23,12 +23,23 @@ TEST(ErrorCodes, EveryValueHasItsProtoNameAndAStatusCode) {
 }
 
 TEST(ErrorCodes, RetriableFlagsMatchTheSpec) {
-  const std::set<std::string> retriable = {
-      "CORRUPT_MESSAGE",        "UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE",
-      "NOT_LEADER_OR_FOLLOWER", "REQUEST_TIMED_OUT",          "BROKER_NOT_AVAILABLE",
-      "NETWORK_EXCEPTION",      "NOT_ENOUGH_REPLICAS",        "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
-      "NOT_CONTROLLER",         "KAFKA_STORAGE_ERROR",        "FENCED_LEADER_EPOCH",
-      "UNKNOWN_LEADER_EPOCH",   "THROTTLING_QUOTA_EXCEEDED"};
+  const std::set<std::string> retriable = {"CORRUPT_MESSAGE",
+                                           "UNKNOWN_TOPIC_OR_PARTITION",
+                                           "LEADER_NOT_AVAILABLE",
+                                           "NOT_LEADER_OR_FOLLOWER",
+                                           "REQUEST_TIMED_OUT",
+                                           "BROKER_NOT_AVAILABLE",
+                                           "NETWORK_EXCEPTION",
+                                           "NOT_ENOUGH_REPLICAS",
+                                           "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+                                           "NOT_CONTROLLER",
+                                           "KAFKA_STORAGE_ERROR",
+                                           "FENCED_LEADER_EPOCH",
+                                           "UNKNOWN_LEADER_EPOCH",
+                                           "THROTTLING_QUOTA_EXCEEDED",
+                                           "COORDINATOR_LOAD_IN_PROGRESS",
+                                           "COORDINATOR_NOT_AVAILABLE",
+                                           "NOT_COORDINATOR"};
   for (int i = 0; i < Codes()->value_count(); ++i) {
     const auto* value = Codes()->value(i);
     EXPECT_EQ(IsRetriable(static_cast<ErrorCode>(value->number())),
@@ -47,6 +58,11 @@ TEST(ErrorCodes, KafkaNumbersCarryOver) {
   EXPECT_EQ(v1::INVALID_REQUEST, 42);
   EXPECT_EQ(v1::KAFKA_STORAGE_ERROR, 56);
   EXPECT_EQ(v1::FENCED_LEADER_EPOCH, 74);
+  EXPECT_EQ(v1::NOT_COORDINATOR, 16);
+  EXPECT_EQ(v1::ILLEGAL_GENERATION, 22);
+  EXPECT_EQ(v1::UNKNOWN_MEMBER_ID, 25);
+  EXPECT_EQ(v1::REBALANCE_IN_PROGRESS, 27);
+  EXPECT_EQ(v1::FENCED_INSTANCE_ID, 82);
 }
 
 TEST(ErrorCodes, StatusRoundTripForEveryCode) {

@@ -1,26 +1,27 @@
-#include "cli/admin.h"
+#include "client/admin.h"
 
 #include "absl/strings/str_cat.h"
 
-namespace spool::cli {
+namespace spool::client {
 
 StatusOr<std::unique_ptr<AdminSession>> AdminSession::Open(const std::string& bootstrap,
-                                                           std::chrono::milliseconds timeout) {
-  ASSIGN_OR_RETURN(std::vector<io::HostPort> servers, client::ParseBootstrap(bootstrap));
+                                                           std::chrono::milliseconds timeout,
+                                                           std::string_view client_id) {
+  ASSIGN_OR_RETURN(std::vector<io::HostPort> servers, ParseBootstrap(bootstrap));
   std::unique_ptr<AdminSession> s(new AdminSession());
-  ASSIGN_OR_RETURN(s->runtime_, client::ClientRuntime::Start("spool-cli"));
-  client::ClusterOptions options;
+  ASSIGN_OR_RETURN(s->runtime_, ClientRuntime::Start(std::string(client_id)));
+  ClusterOptions options;
   options.bootstrap = std::move(servers);
-  options.connection.client_id = "spool-cli";
+  options.connection.client_id = std::string(client_id);
   options.connection.connect_timeout = timeout;
   options.connection.request_timeout = timeout;
-  s->cluster_ = std::make_unique<client::Cluster>(s->runtime_->reactor(), std::move(options));
+  s->cluster_ = std::make_unique<Cluster>(s->runtime_->reactor(), std::move(options));
   return s;
 }
 
 AdminSession::~AdminSession() {
   if (runtime_ == nullptr) return;
-  client::Cluster* cluster = cluster_.release();
+  Cluster* cluster = cluster_.release();
   // Close and destroy the cluster on its own thread.
   (void)runtime_->call<Status>([cluster]() -> Task<Status> {
     co_await cluster->close();
@@ -32,12 +33,12 @@ AdminSession::~AdminSession() {
 
 template <typename Response>
 StatusOr<Response> AdminSession::Call(proto::ApiKey api, const google::protobuf::Message& request) {
-  client::Cluster* cluster = cluster_.get();
+  Cluster* cluster = cluster_.get();
   const google::protobuf::Message* req = &request;
   return runtime_->call<StatusOr<Response>>([cluster, api, req]() -> Task<StatusOr<Response>> {
-    StatusOr<std::shared_ptr<client::BrokerConnection>> conn = co_await cluster->any_connection();
+    StatusOr<std::shared_ptr<BrokerConnection>> conn = co_await cluster->any_connection();
     if (!conn.ok()) co_return conn.status();
-    StatusOr<client::Reply> reply = co_await (*conn)->call(api, *req);
+    StatusOr<Reply> reply = co_await (*conn)->call(api, *req);
     if (!reply.ok()) co_return reply.status();
     co_return reply->as<Response>();
   });
@@ -64,4 +65,4 @@ StatusOr<v1::ListOffsetsResponse> AdminSession::ListOffsets(const v1::ListOffset
   return Call<v1::ListOffsetsResponse>(v1::API_KEY_LIST_OFFSETS, request);
 }
 
-}  // namespace spool::cli
+}  // namespace spool::client

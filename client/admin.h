@@ -1,4 +1,4 @@
-// AdminSession: the CLI's synchronous view of a cluster for topic and cluster commands. It owns a
+// AdminSession: a synchronous admin view of a cluster for topic and cluster commands. It owns a
 // ClientRuntime (the I/O thread) and a client::Cluster living on it, and turns each admin request
 // (Metadata, CreateTopics, DeleteTopics, ListOffsets) into one blocking call that returns the
 // broker's response or a Status saying what went wrong (unreachable broker, error response).
@@ -19,13 +19,14 @@
 #include "proto/list_offsets.pb.h"
 #include "proto/metadata.pb.h"
 
-namespace spool::cli {
+namespace spool::client {
 
 class AdminSession {
  public:
   // `bootstrap` is "host:port[,host:port...]". Connects lazily (the first request).
   static StatusOr<std::unique_ptr<AdminSession>> Open(const std::string& bootstrap,
-                                                      std::chrono::milliseconds timeout);
+                                                      std::chrono::milliseconds timeout,
+                                                      std::string_view client_id = "spool-admin");
   ~AdminSession();
 
   StatusOr<v1::MetadataResponse> Metadata(const std::vector<std::string>& topics);  // empty: all
@@ -38,8 +39,8 @@ class AdminSession {
   template <typename Response>
   StatusOr<Response> Call(proto::ApiKey api, const google::protobuf::Message& request);
 
-  std::unique_ptr<client::ClientRuntime> runtime_;
-  std::unique_ptr<client::Cluster> cluster_;  // used and destroyed on runtime_'s thread
+  std::unique_ptr<ClientRuntime> runtime_;
+  std::unique_ptr<Cluster> cluster_;  // used and destroyed on runtime_'s thread
 };
 
-}  // namespace spool::cli
+}  // namespace spool::client
