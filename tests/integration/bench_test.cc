@@ -122,6 +122,25 @@ TEST_F(BenchTest, JsonResultHasEveryFieldAndTheRunVerified) {
   EXPECT_THAT(c.out, HasSubstr("1.00"));
 }
 
+TEST_F(BenchTest, WithLimitsMeasuresTheMachineAndPrintsRatios) {
+  // bench/limits (fio, iperf3) on a small file, found from the build's source tree.
+  const std::string out = tmp_.file("limits.json");
+  CliResult r = Spool({"bench", "-n", "2000", "-s", "1024", "--partitions", "2", "--with-limits",
+                       "--limits-dir", tmp_.path(), "--limits-size", "8m", "--json", out});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  const json j = ReadJson(out);
+  ASSERT_TRUE(j["limits"].is_object()) << j.dump();
+  EXPECT_GT(j["limits"].value("fsync_write_mb_s", 0.0), 0);
+  EXPECT_GT(j["limits"].value("buffered_write_mb_s", 0.0), 0);
+  ASSERT_TRUE(j["results"].contains("ratios"));
+  const double ratio = j["results"]["ratios"].value("produce_mb_s_vs_fsync_write", 0.0);
+  EXPECT_NEAR(ratio,
+              j["results"]["produce"]["mb_per_s"].get<double>() /
+                  j["limits"]["fsync_write_mb_s"].get<double>(),
+              1e-6);
+  EXPECT_THAT(r.out, HasSubstr("fsync"));  // the report prints the ratio beside its limit
+}
+
 TEST_F(BenchTest, FixedRateNeverRunsAheadOfItsSchedule) {
   const std::string out = tmp_.file("rate.json");
   CliResult r = Spool({"bench", "--rate", "4000", "--duration", "1500ms", "-s", "100",
