@@ -19,14 +19,18 @@ class BrokerImpl final : public Broker {
   BrokerImpl(ShardSet& shards, const BrokerConfig& config, Clock& clock, StorageOptions storage)
       : core_(shards, config, clock, std::move(storage)), dispatcher_(core_) {}
 
-  Task<Status> Open() { co_return co_await core_.partitions.Open(); }
+  Task<Status> Open() {
+    CO_RETURN_IF_ERROR(co_await core_.partitions.Open());
+    // The group coordinator: creates __consumer_offsets if needed and starts loading it.
+    co_return co_await core_.groups.Open();
+  }
 
   RequestHandler& handler() override { return dispatcher_; }
   PartitionManager& partitions() { return core_.partitions; }
 
-  Task<Status> Close() override {
-    if (closed_) co_return Status();
-    closed_ = true;
+  Task<void> PrepareShutdown() override {
+    if (prepared_) co_return;
+    prepared_ = true;
     // Long polls stop waiting: wake every parked fetch; new ones answer at once.
     core_.closing.store(true);
     absl::AnyInvocable<Task<void>(Shard&)> wake = [this](Shard&) -> Task<void> {
@@ -34,6 +38,15 @@ class BrokerImpl final : public Broker {
       co_return;
     };
     co_await core_.shards.on_all(std::move(wake));
+    // Parked JoinGroup/SyncGroup requests are answered NOT_COORDINATOR (clients find the
+    // coordinator again), so they do not hold up the close.
+    co_await core_.groups.Close();
+  }
+
+  Task<Status> Close() override {
+    if (closed_) co_return Status();
+    closed_ = true;
+    co_await PrepareShutdown();
     co_await dispatcher_.WaitIdle();
     co_return co_await core_.partitions.Close();
   }
@@ -41,6 +54,7 @@ class BrokerImpl final : public Broker {
  private:
   BrokerCore core_;
   RequestDispatcher dispatcher_;
+  bool prepared_ = false;
   bool closed_ = false;
 };
 

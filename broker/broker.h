@@ -1,5 +1,6 @@
-// Broker: the data plane of one node: topics and their partitions, and the request handlers of
-// every API (Produce, Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics, DeleteTopics).
+// Broker: the data plane of one node: topics and their partitions, the group coordinator
+// (broker/GROUPS.md), and the request handlers of every API (Produce, Fetch, ListOffsets,
+// Metadata, ApiVersions, CreateTopics, DeleteTopics, and the ten consumer-group APIs).
 //
 // Ownership: a Broker owns its topic metadata (persisted under data_dir, survives restarts), the
 // Partitions (each with its PartitionLog, owned by the shard PartitionShard() names) and the
@@ -35,6 +36,14 @@ class Broker {
   virtual ~Broker() = default;
 
   virtual RequestHandler& handler() = 0;
+
+  // The first step of a shutdown, before the network layer stops (spoold: before
+  // Server::Stop()): answers parked JoinGroup/SyncGroup requests with NOT_COORDINATOR and wakes
+  // parked long-poll fetches, so a graceful stop is not held up by requests that may otherwise
+  // wait for a rebalance timeout (minutes), also those of clients that are gone. Later group
+  // requests get NOT_COORDINATOR and fetches answer at once. Shard 0; idempotent; Close() does it
+  // too.
+  virtual Task<void> PrepareShutdown() = 0;
 
   // After the network layer has stopped taking requests: waits for the requests in flight, then
   // closes every partition (flush + clean-shutdown marker). Returns the first error.

@@ -142,6 +142,28 @@ Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
     SPOOL_SET_(l.preallocate_bytes, ParseInt<uint64_t>(key, v, 0, kU32Max));
   } else if (key == "log.retention.check.interval.ms") {
     SPOOL_SET_(c.retention_check_interval_ms, ParseInt<int64_t>(key, v, 1, kI64Max));
+  } else if (key == "group.min.session.timeout.ms") {
+    SPOOL_SET_(c.groups.min_session_timeout_ms, ParseInt<int32_t>(key, v, 1, kI32Max));
+  } else if (key == "group.max.session.timeout.ms") {
+    SPOOL_SET_(c.groups.max_session_timeout_ms, ParseInt<int32_t>(key, v, 1, kI32Max));
+  } else if (key == "group.initial.rebalance.delay.ms") {
+    SPOOL_SET_(c.groups.initial_rebalance_delay_ms, ParseInt<int32_t>(key, v, 0, kI32Max));
+  } else if (key == "group.max.size") {
+    SPOOL_SET_(c.groups.max_size, ParseInt<int32_t>(key, v, 1, kI32Max));
+  } else if (key == "offsets.retention.ms") {
+    SPOOL_SET_(c.groups.offsets_retention_ms, ParseInt<int64_t>(key, v, -1, kI64Max));
+  } else if (key == "offsets.retention.minutes") {
+    int64_t minutes = 0;
+    SPOOL_SET_(minutes, ParseInt<int64_t>(key, v, 1, kI64Max / 60000));
+    c.groups.offsets_retention_ms = minutes * 60000;
+  } else if (key == "offsets.retention.check.interval.ms") {
+    SPOOL_SET_(c.groups.offsets_retention_check_interval_ms, ParseInt<int64_t>(key, v, 1, kI64Max));
+  } else if (key == "offset.metadata.max.bytes") {
+    SPOOL_SET_(c.groups.offset_metadata_max_bytes, ParseInt<int32_t>(key, v, 0, kI32Max));
+  } else if (key == "offsets.topic.num.partitions") {
+    SPOOL_SET_(c.groups.offsets_topic_num_partitions, ParseInt<int32_t>(key, v, 1, 1000));
+  } else if (key == "offsets.commit.timeout.ms") {
+    SPOOL_SET_(c.groups.offsets_commit_timeout_ms, ParseInt<int32_t>(key, v, 1, kI32Max));
   } else if (key == "socket.request.max.bytes") {
     SPOOL_SET_(c.frame_limits.max_frame_bytes,
                ParseInt<uint32_t>(key, v, static_cast<uint32_t>(proto::kFrameHeaderSize), kU32Max));
@@ -230,6 +252,12 @@ Status FinishConfig(BrokerConfig& config) {
         absl::StrCat("config key 'message.max.bytes' (", config.log_defaults.max_message_bytes,
                      ") is larger than 'socket.request.max.bytes' (", f.max_frame_bytes,
                      "): such a batch could never arrive"));
+  }
+  if (config.groups.min_session_timeout_ms > config.groups.max_session_timeout_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config key 'group.min.session.timeout.ms' (", config.groups.min_session_timeout_ms,
+        ") is larger than 'group.max.session.timeout.ms' (", config.groups.max_session_timeout_ms,
+        ")"));
   }
   if (config.max_inflight_bytes_per_connection > config.max_inflight_bytes_total) {
     return absl::InvalidArgumentError(absl::StrCat(

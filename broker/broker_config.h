@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/group_config.h"
 #include "common/io/socket.h"
 #include "common/status.h"
 #include "log/partition_log.h"
@@ -33,6 +34,9 @@ struct BrokerConfig {
   int32_t default_replication_factor = 1;  // default.replication.factor (only 1 until replication)
   log::LogConfig log_defaults;             // log.segment.bytes, log.retention.ms, ... per topic
   int64_t retention_check_interval_ms = 5 * 60 * 1000;  // log.retention.check.interval.ms
+
+  // Consumer groups (group.*, offsets.*; broker/GROUPS.md).
+  GroupConfig groups;
 
   // Network limits.
   proto::FrameLimits frame_limits;  // socket.request.max.bytes, spool's request.body.max.bytes

@@ -1,8 +1,10 @@
 // Metadata and ApiVersions. On a single node every partition is led by this broker, at leader
-// epoch kSingleNodeLeaderEpoch, with replicas = isr = [this node].
+// epoch kSingleNodeLeaderEpoch, with replicas = isr = [this node]. The all-topics listing leaves
+// out internal topics (__consumer_offsets); asking for one by name describes it.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "broker/group_records.h"
 #include "broker/request_handlers.h"
 #include "broker/topic_config.h"
 #include "proto/errors.h"
@@ -45,7 +47,10 @@ Task<StatusOr<Response>> HandleMetadata(BrokerCore& core, proto::Frame frame,
   if (request->all_topics()) {
     std::shared_ptr<const TopicSnapshot> topics = core.partitions.Topics();
     std::vector<std::shared_ptr<const TopicInfo>> sorted;
-    for (const auto& [name, info] : *topics) sorted.push_back(info);
+    for (const auto& [name, info] : *topics) {
+      // Internal topics (__consumer_offsets) are listed only when asked for by name.
+      if (!IsInternalTopic(name)) sorted.push_back(info);
+    }
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a->name < b->name; });
     for (const auto& info : sorted) FillTopic(core, *info, response.add_topics());

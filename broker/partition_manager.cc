@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/group_records.h"
 #include "broker/request_log.h"
 #include "common/io/when_all.h"
 #include "proto/errors.h"
@@ -311,6 +312,10 @@ Task<Status> PartitionManager::DeleteTopic(std::string name) {
   auto it = topics_.find(name);
   if (it == topics_.end()) {
     co_return ErrorToStatus(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, absl::StrCat("no topic ", name));
+  }
+  if (IsInternalTopic(name)) {
+    co_return ErrorToStatus(ErrorCode::INVALID_TOPIC,
+                            absl::StrCat("topic ", name, " is internal and cannot be deleted"));
   }
   const int32_t partitions = it->second->num_partitions;
   CO_RETURN_IF_ERROR(co_await store_->MarkDeleted(name));

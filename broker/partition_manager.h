@@ -97,7 +97,8 @@ class PartitionManager {
   // INVALID_TOPIC, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG,
   // TOPIC_ALREADY_EXISTS; storage errors as they come. Shard 0.
   Task<StatusOr<TopicInfo>> CreateTopic(CreateTopicSpec spec, bool validate_only);
-  // UNKNOWN_TOPIC_OR_PARTITION if there is no such topic. Shard 0.
+  // UNKNOWN_TOPIC_OR_PARTITION if there is no such topic; INVALID_TOPIC for an internal topic
+  // (__consumer_offsets). Shard 0.
   Task<Status> DeleteTopic(std::string name);
   // Auto-creation with the defaults; OK if the topic exists (also when someone else made it
   // meanwhile). Any shard (hops to shard 0).

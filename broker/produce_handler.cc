@@ -4,6 +4,7 @@
 //
 // Per partition, in this order (the first failure is that partition's error; nothing of a
 // failing partition is appended):
+//   an internal topic (__consumer_offsets) INVALID_TOPIC
 //   unknown topic or partition           UNKNOWN_TOPIC_OR_PARTITION (auto-created first when
 //                                        auto.create.topics.enable is on)
 //   bytes that do not tile into batches  CORRUPT_MESSAGE (a header that does not parse, or a
@@ -26,6 +27,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "broker/group_records.h"
 #include "broker/request_fanout.h"
 #include "broker/request_handlers.h"
 #include "broker/request_log.h"
@@ -227,6 +229,11 @@ Task<std::optional<Response>> HandleProduce(BrokerCore& core, proto::Frame frame
   for (size_t i = 0; i < items.size(); i++) {
     Item& item = items[i];
     if (item.error != ErrorCode::NONE) continue;
+    if (IsInternalTopic(item.topic)) {
+      item.error = ErrorCode::INVALID_TOPIC;
+      item.message = absl::StrCat("topic ", item.topic, " is internal: written by the broker only");
+      continue;
+    }
     std::shared_ptr<const TopicInfo> info = core.partitions.FindTopic(item.topic);
     if (info == nullptr || item.partition < 0 || item.partition >= info->num_partitions) {
       item.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;

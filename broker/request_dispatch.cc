@@ -63,9 +63,8 @@ std::optional<Response> OrError(const proto::FrameHeader& header, StatusOr<Respo
 
 Task<std::optional<Response>> RequestDispatcher::Handle(const RequestContext& context,
                                                         proto::Frame request) {
-  (void)context;
   in_flight_.fetch_add(1);
-  std::optional<Response> response = co_await Dispatch(std::move(request));
+  std::optional<Response> response = co_await Dispatch(std::move(request), context.peer);
   Finished();
   co_return response;
 }
@@ -79,7 +78,6 @@ void RequestDispatcher::Finished() {
 }
 
 Task<void> RequestDispatcher::WaitIdle() {
-  idle_ = std::make_shared<io::Event>(*core_.shards.shard(0).reactor);
   core_.closing.store(true);
   while (in_flight_.load() > 0) {
     idle_->reset();
@@ -88,7 +86,7 @@ Task<void> RequestDispatcher::WaitIdle() {
   }
 }
 
-Task<std::optional<Response>> RequestDispatcher::Dispatch(proto::Frame request) {
+Task<std::optional<Response>> RequestDispatcher::Dispatch(proto::Frame request, std::string peer) {
   const proto::FrameHeader header = request.header();
   if (!proto::IsSupported(header.api_key, header.api_version)) {
     if (header.api_key == v1::API_KEY_API_VERSIONS) {
@@ -151,6 +149,57 @@ Task<std::optional<Response>> RequestDispatcher::Dispatch(proto::Frame request) 
     case v1::API_KEY_DELETE_TOPICS: {
       StatusOr<Response> r = co_await HandleDeleteTopics(
           core_, std::move(request), Downcast<v1::DeleteTopicsRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_FIND_COORDINATOR: {
+      StatusOr<Response> r = co_await HandleFindCoordinator(
+          core_, std::move(request), Downcast<v1::FindCoordinatorRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_JOIN_GROUP: {
+      StatusOr<Response> r = co_await HandleJoinGroup(
+          core_, std::move(request), Downcast<v1::JoinGroupRequest>(*std::move(body)),
+          std::move(peer));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_SYNC_GROUP: {
+      StatusOr<Response> r = co_await HandleSyncGroup(
+          core_, std::move(request), Downcast<v1::SyncGroupRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_HEARTBEAT: {
+      StatusOr<Response> r = co_await HandleHeartbeat(
+          core_, std::move(request), Downcast<v1::HeartbeatRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_LEAVE_GROUP: {
+      StatusOr<Response> r = co_await HandleLeaveGroup(
+          core_, std::move(request), Downcast<v1::LeaveGroupRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_OFFSET_COMMIT: {
+      StatusOr<Response> r = co_await HandleOffsetCommit(
+          core_, std::move(request), Downcast<v1::OffsetCommitRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_OFFSET_FETCH: {
+      StatusOr<Response> r = co_await HandleOffsetFetch(
+          core_, std::move(request), Downcast<v1::OffsetFetchRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_DESCRIBE_GROUPS: {
+      StatusOr<Response> r = co_await HandleDescribeGroups(
+          core_, std::move(request), Downcast<v1::DescribeGroupsRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_LIST_GROUPS: {
+      StatusOr<Response> r = co_await HandleListGroups(
+          core_, std::move(request), Downcast<v1::ListGroupsRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
+    case v1::API_KEY_DELETE_GROUPS: {
+      StatusOr<Response> r = co_await HandleDeleteGroups(
+          core_, std::move(request), Downcast<v1::DeleteGroupsRequest>(*std::move(body)));
       co_return OrError(header, std::move(r));
     }
     default:

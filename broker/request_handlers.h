@@ -16,9 +16,11 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "broker/broker_config.h"
+#include "broker/group_manager.h"
 #include "broker/handler.h"
 #include "broker/partition_manager.h"
 #include "broker/shard.h"
@@ -40,11 +42,16 @@ inline constexpr int32_t kFetchResponseMaxBytes = 64 << 20;    // cap, under the
 
 struct BrokerCore {
   BrokerCore(ShardSet& s, const BrokerConfig& c, Clock& k, StorageOptions storage)
-      : shards(s), config(c), clock(k), partitions(s, c, k, std::move(storage)) {}
+      : shards(s),
+        config(c),
+        clock(k),
+        partitions(s, c, k, std::move(storage)),
+        groups(s, partitions, c, k) {}
   ShardSet& shards;
   const BrokerConfig& config;
   Clock& clock;
   PartitionManager partitions;
+  GroupManager groups;  // after `partitions`: destroyed first
   // Set by Close(): long polls stop waiting.
   std::atomic<bool> closing{false};
 };
@@ -69,11 +76,36 @@ Task<StatusOr<Response>> HandleCreateTopics(BrokerCore& core, proto::Frame frame
 Task<StatusOr<Response>> HandleDeleteTopics(BrokerCore& core, proto::Frame frame,
                                             std::unique_ptr<v1::DeleteTopicsRequest> request);
 
+// Consumer groups (group_handlers.cc, group_offset_handlers.cc; broker/GROUPS.md). `peer` is
+// the client's address (DescribeGroups' client_host).
+Task<StatusOr<Response>> HandleFindCoordinator(BrokerCore& core, proto::Frame frame,
+                                               std::unique_ptr<v1::FindCoordinatorRequest> request);
+Task<StatusOr<Response>> HandleJoinGroup(BrokerCore& core, proto::Frame frame,
+                                         std::unique_ptr<v1::JoinGroupRequest> request,
+                                         std::string peer);
+Task<StatusOr<Response>> HandleSyncGroup(BrokerCore& core, proto::Frame frame,
+                                         std::unique_ptr<v1::SyncGroupRequest> request);
+Task<StatusOr<Response>> HandleHeartbeat(BrokerCore& core, proto::Frame frame,
+                                         std::unique_ptr<v1::HeartbeatRequest> request);
+Task<StatusOr<Response>> HandleLeaveGroup(BrokerCore& core, proto::Frame frame,
+                                          std::unique_ptr<v1::LeaveGroupRequest> request);
+Task<StatusOr<Response>> HandleOffsetCommit(BrokerCore& core, proto::Frame frame,
+                                            std::unique_ptr<v1::OffsetCommitRequest> request);
+Task<StatusOr<Response>> HandleOffsetFetch(BrokerCore& core, proto::Frame frame,
+                                           std::unique_ptr<v1::OffsetFetchRequest> request);
+Task<StatusOr<Response>> HandleDescribeGroups(BrokerCore& core, proto::Frame frame,
+                                              std::unique_ptr<v1::DescribeGroupsRequest> request);
+Task<StatusOr<Response>> HandleListGroups(BrokerCore& core, proto::Frame frame,
+                                          std::unique_ptr<v1::ListGroupsRequest> request);
+Task<StatusOr<Response>> HandleDeleteGroups(BrokerCore& core, proto::Frame frame,
+                                            std::unique_ptr<v1::DeleteGroupsRequest> request);
+
 // The dispatcher (request_dispatch.cc): version check, body parse, payload check, then the API
 // handler; counts the requests in flight for Close().
 class RequestDispatcher final : public RequestHandler {
  public:
-  explicit RequestDispatcher(BrokerCore& core) : core_(core) {}
+  explicit RequestDispatcher(BrokerCore& core)
+      : core_(core), idle_(std::make_shared<io::Event>(*core.shards.shard(0).reactor)) {}
   Task<std::optional<Response>> Handle(const RequestContext& context,
                                        proto::Frame request) override;
   // Completes once no request is in flight. Shard 0, after core.closing is set.
@@ -81,12 +113,13 @@ class RequestDispatcher final : public RequestHandler {
   int64_t in_flight() const { return in_flight_.load(); }
 
  private:
-  Task<std::optional<Response>> Dispatch(proto::Frame request);
+  Task<std::optional<Response>> Dispatch(proto::Frame request, std::string peer);
   void Finished();
 
   BrokerCore& core_;
   std::atomic<int64_t> in_flight_{0};
-  // Shard 0; made by WaitIdle() before `closing` is set. Shared with the posts that set it.
+  // Shard 0 (made with the dispatcher, so `closing` may be set before WaitIdle() runs). Shared
+  // with the posts that set it.
   std::shared_ptr<io::Event> idle_;
 };
 

@@ -100,6 +100,10 @@ Task<void> StartOnShard0(ShardSet* shards, const BrokerConfig* config, Running* 
 // On shard 0: the orderly shutdown. Both objects are destroyed here, on the shard that made them.
 Task<void> StopOnShard0(Running* running, std::promise<Status>* stopped) {
   const auto t0 = SteadyClock::now();
+  // Parked requests (JoinGroup/SyncGroup, long-poll fetches) are answered first, so a client
+  // that has gone away cannot hold up Server::Stop().
+  Task<void> preparing = running->broker->PrepareShutdown();
+  co_await std::move(preparing);
   Task<void> stopping = running->server->Stop();
   co_await std::move(stopping);
   LogEvent(LogLevel::kInfo, "spoold",

@@ -15,13 +15,15 @@ std::vector<Command> AllCommands() {
   AddClusterCommands(commands);
   AddProduceCommands(commands);
   AddConsumeCommands(commands);
+  AddGroupCommands(commands);
   AddBenchCommands(commands);
   return commands;
 }
 
 void PrintOverview(const std::vector<Command>& commands, std::ostream& out) {
   out << "usage: spool <command> [flags]   (spool <command> --help for its flags)\n\n"
-         "Spool's command-line tool: topics, produce, consume, cluster state and benchmarks.\n\n"
+         "Spool's command-line tool: topics, produce, consume, groups, cluster state and "
+         "benchmarks.\n\n"
          "commands:\n";
   for (const Command& c : commands) {
     std::string left = absl::StrCat("  ", absl::StrJoin(c.path, " "));

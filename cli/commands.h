@@ -43,6 +43,7 @@ void AddClusterCommands(std::vector<Command>& commands);
 void AddProduceCommands(std::vector<Command>& commands);
 void AddConsumeCommands(std::vector<Command>& commands);
 void AddBenchCommands(std::vector<Command>& commands);
+void AddGroupCommands(std::vector<Command>& commands);
 
 // Runs `spool <words...>`.
 int RunCli(const std::vector<std::string>& words, CommandIo& io);

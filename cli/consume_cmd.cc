@@ -1,8 +1,10 @@
 // spool consume TOPIC: print records through the consumer library, from earliest, latest, an
 // offset or a timestamp, until -n records or (with --idle-timeout-ms) no new record for a while.
+// With --group GROUP it consumes as a group member instead (subscribe; committed offsets).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <set>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -108,17 +110,29 @@ int Consume(const Args& args, CommandIo& io) {
     if (tps.empty()) return Fail(io, absl::StrCat("topic '", topic, "' has no such partition"));
   }
 
+  const std::optional<std::string> group = args.get("group");
+  if (group && *partition >= 0) {
+    return Fail(io, "--partition and --group exclude each other (the group assigns partitions)");
+  }
+  if (group && from != "earliest" && from != "latest") {
+    return Fail(io,
+                "with --group, --from is where to start when the group has no committed "
+                "offset: earliest or latest (use spool group reset-offsets for the rest)");
+  }
   ConsumerConfig config;
   config.bootstrap_servers = {Bootstrap(args)};
   config.client_id = "spool-cli";
   config.request_timeout_ms = static_cast<int32_t>(*timeout);
   config.auto_offset_reset =
       from == "latest" ? OffsetResetPolicy::kLatest : OffsetResetPolicy::kEarliest;
+  if (group) config.group_id = *group;
   StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(std::move(config));
   if (!consumer.ok()) return Fail(io, consumer.status().message());
   Consumer& c = **consumer;
-  Status st = c.assign(tps);
-  if (st.ok()) {
+  // With a group: subscribe (the group assigns partitions; positions start from its committed
+  // offsets, which auto-commit and close() advance). Without: assign every partition.
+  Status st = group ? c.subscribe({topic}) : c.assign(tps);
+  if (st.ok() && !group) {
     if (from == "earliest") {
       st = c.seek_to_beginning(tps);
     } else if (from == "latest") {
@@ -153,8 +167,16 @@ int Consume(const Args& args, CommandIo& io) {
       return Fail(io, records.status().message());
     }
     out.clear();
+    std::set<std::pair<std::string_view, int32_t>> rewound;
     for (const ConsumerRecord& r : *records) {
-      if (*count >= 0 && printed >= *count) break;
+      if (*count >= 0 && printed >= *count) {
+        // Stopping inside a batch: move each partition back to its first record not printed,
+        // so the group's commit at close() does not skip it.
+        if (group && rewound.insert({r.topic, r.partition}).second) {
+          (void)c.seek({std::string(r.topic), r.partition}, r.offset);
+        }
+        continue;
+      }
       Print(r, format, out);
       printed++;
     }
@@ -168,7 +190,9 @@ int Consume(const Args& args, CommandIo& io) {
       break;
     }
   }
-  (void)c.close();
+  if (Status closed = c.close(); !closed.ok() && group) {
+    return Fail(io, absl::StrCat("cannot commit the group's offsets: ", closed.message()));
+  }
   return 0;
 }
 
@@ -196,6 +220,10 @@ void AddConsumeCommands(std::vector<Command>& commands) {
                  .value_name = "FMT",
                  .help = "%k key %v value %o offset %p partition %t timestamp %T topic %h headers",
                  .default_value = "%v"},
+                {.name = "group",
+                 .short_name = 'g',
+                 .value_name = "GROUP",
+                 .help = "consume as a member of this consumer group (commits its offsets)"},
                 {.name = "idle-timeout-ms",
                  .value_name = "MS",
                  .help = "stop when no record came for MS"}},

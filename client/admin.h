@@ -1,10 +1,15 @@
 // AdminSession: a synchronous admin view of a cluster for topic and cluster commands. It owns a
 // ClientRuntime (the I/O thread) and a client::Cluster living on it, and turns each admin request
-// (Metadata, CreateTopics, DeleteTopics, ListOffsets) into one blocking call that returns the
+// (Metadata, CreateTopics, DeleteTopics, ListOffsets, and the consumer-group calls) into one
+// blocking call that returns the
 // broker's response or a Status saying what went wrong (unreachable broker, error response).
 //
-// Threading: one user thread at a time. Errors inside a response (a topic's error code) are left
-// in the response for the caller to report.
+// Group calls go to the group's coordinator (FindCoordinator first, retried while the answer is
+// COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS, up to the session's timeout);
+// ListGroups asks every broker in the metadata and merges the answers.
+//
+// Threading: one user thread at a time. Errors inside a response (a topic's error code, a
+// group's error code) are left in the response for the caller to report.
 #pragma once
 
 #include <map>
@@ -16,6 +21,7 @@
 #include "client/runtime.h"
 #include "common/status.h"
 #include "proto/admin.pb.h"
+#include "proto/group.pb.h"
 #include "proto/list_offsets.pb.h"
 #include "proto/metadata.pb.h"
 
@@ -34,11 +40,32 @@ class AdminSession {
   StatusOr<v1::DeleteTopicsResponse> DeleteTopics(const v1::DeleteTopicsRequest& request);
   StatusOr<v1::ListOffsetsResponse> ListOffsets(const v1::ListOffsetsRequest& request);
 
+  // ---- consumer groups (proto/group.proto) ----
+  // The coordinator of `group` (its error code as a Status: kUnavailable for
+  // COORDINATOR_NOT_AVAILABLE after retrying until the timeout).
+  StatusOr<v1::FindCoordinatorResponse> FindCoordinator(const std::string& group);
+  // Every group of every broker (states_filter as in the request; empty: all).
+  StatusOr<v1::ListGroupsResponse> ListGroups(const v1::ListGroupsRequest& request);
+  // Each group from its coordinator; results in request order.
+  StatusOr<v1::DescribeGroupsResponse> DescribeGroups(const std::vector<std::string>& groups);
+  // Deletes empty groups (NON_EMPTY_GROUP while a group has members), each at its coordinator.
+  StatusOr<v1::DeleteGroupsResponse> DeleteGroups(const std::vector<std::string>& groups);
+  // Committed offsets of a group: the request's topics, or every partition with all_topics.
+  StatusOr<v1::OffsetFetchResponse> OffsetFetch(const v1::OffsetFetchRequest& request);
+  // Commits offsets for a group from outside it: generation_id -1 and an empty member id, which
+  // the coordinator accepts only while the group has no members (offset resets).
+  StatusOr<v1::OffsetCommitResponse> OffsetCommit(const v1::OffsetCommitRequest& request);
+
  private:
   AdminSession() = default;
   template <typename Response>
   StatusOr<Response> Call(proto::ApiKey api, const google::protobuf::Message& request);
+  // The same, sent to `group`'s coordinator.
+  template <typename Response>
+  StatusOr<Response> CallCoordinator(const std::string& group, proto::ApiKey api,
+                                     const google::protobuf::Message& request);
 
+  std::chrono::milliseconds timeout_{30000};
   std::unique_ptr<ClientRuntime> runtime_;
   std::unique_ptr<Cluster> cluster_;  // used and destroyed on runtime_'s thread
 };

@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/io/socket.h"
+#include "consumer/assignor.h"
 #include "consumer/consumer.h"
 
 namespace spool {
@@ -45,10 +46,28 @@ Status ValidateConsumerConfig(const ConsumerConfig& c) {
   if (c.retry_backoff_ms < 0) return bad("retry_backoff_ms", "must be >= 0");
   if (c.metadata_max_age_ms <= 0) return bad("metadata_max_age_ms", "must be > 0");
   if (c.prefetch_max_bytes <= 0) return bad("prefetch_max_bytes", "must be > 0");
-  if (!c.group_id.empty() || c.enable_auto_commit) {
-    return absl::UnimplementedError(
-        "ConsumerConfig.group_id / enable_auto_commit: consumer groups are not implemented yet; "
-        "use assign()");
+  if (!c.group_instance_id.empty() && c.group_id.empty()) {
+    return bad("group_instance_id", "needs group_id");
+  }
+  if (c.session_timeout_ms <= 0) return bad("session_timeout_ms", "must be > 0");
+  if (c.heartbeat_interval_ms <= 0 || c.heartbeat_interval_ms >= c.session_timeout_ms) {
+    return bad("heartbeat_interval_ms", "must be > 0 and below session_timeout_ms");
+  }
+  if (c.max_poll_interval_ms <= 0) return bad("max_poll_interval_ms", "must be > 0");
+  if (c.auto_commit_interval_ms <= 0) return bad("auto_commit_interval_ms", "must be > 0");
+  if (c.partition_assignment_strategy.empty()) {
+    return bad("partition_assignment_strategy", "at least one assignor is needed");
+  }
+  for (size_t i = 0; i < c.partition_assignment_strategy.size(); ++i) {
+    const std::string& name = c.partition_assignment_strategy[i];
+    if (StatusOr<std::unique_ptr<consumer::Assignor>> a = consumer::MakeAssignor(name); !a.ok()) {
+      return bad("partition_assignment_strategy", std::string(a.status().message()));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (c.partition_assignment_strategy[j] == name) {
+        return bad("partition_assignment_strategy", absl::StrCat("\"", name, "\" is listed twice"));
+      }
+    }
   }
   return absl::OkStatus();
 }

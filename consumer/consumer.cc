@@ -3,6 +3,8 @@
 #include "consumer/consumer.h"
 
 #include <algorithm>
+#include <optional>
+#include <regex>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -10,6 +12,7 @@
 #include "client/runtime.h"
 #include "common/clock.h"
 #include "consumer/fetcher.h"
+#include "consumer/group_client.h"
 #include "consumer/subscription_state.h"
 
 namespace spool {
@@ -23,7 +26,10 @@ class Consumer::Impl {
  public:
   Impl(ConsumerConfig config, std::unique_ptr<client::ClientRuntime> runtime,
        std::shared_ptr<SharedState> shared)
-      : config_(std::move(config)), runtime_(std::move(runtime)), shared_(std::move(shared)) {}
+      : config_(std::move(config)),
+        runtime_(std::move(runtime)),
+        shared_(std::move(shared)),
+        group_(config_, *runtime_, shared_) {}
 
   Status Init(std::vector<io::HostPort> bootstrap) {
     return runtime_->call<Status>([this, bootstrap = std::move(bootstrap)]() mutable {
@@ -32,13 +38,16 @@ class Consumer::Impl {
   }
 
   static Task<Status> StartFetcher(Impl* self, std::vector<io::HostPort> bootstrap) {
-    self->fetcher_ = std::make_shared<Fetcher>(self->runtime_->reactor(), self->config_,
-                                               std::move(bootstrap), self->shared_);
+    self->fetcher_ = std::make_shared<Fetcher>(self->runtime_->reactor(), self->config_, bootstrap,
+                                               self->shared_);
     self->fetcher_->Start();
-    co_return absl::OkStatus();
+    Status group = co_await self->group_.StartOnIo(std::move(bootstrap));
+    co_return group;
   }
 
   static Task<Status> StopFetcher(Impl* self) {
+    Status group = co_await self->group_.StopOnIo();
+    PermitUncheckedError(group);
     if (self->fetcher_) {
       co_await self->fetcher_->Stop();
     }
@@ -63,6 +72,10 @@ class Consumer::Impl {
 
   Status Assign(std::vector<TopicPartition> partitions) {
     RETURN_IF_ERROR(CheckOpen());
+    if (group_.subscribed()) {
+      return absl::FailedPreconditionError(
+          "assign: the consumer is subscribed to a group (unsubscribe() first)");
+    }
     for (const TopicPartition& tp : partitions) {
       if (tp.topic.empty() || tp.partition < 0) {
         return absl::InvalidArgumentError(
@@ -74,6 +87,7 @@ class Consumer::Impl {
       shared_->subs.Assign(partitions);
     }
     WakeFetcher();
+    group_.Wake();  // committed offsets of the new partitions
     return absl::OkStatus();
   }
 
@@ -152,6 +166,7 @@ class Consumer::Impl {
       if (ps->position) return *ps->position;
       if (!woke) {
         WakeFetcher();
+        group_.Wake();
         woke = true;
       }
       if (shared_->changed.WaitWithDeadline(&shared_->mu, deadline)) {
@@ -174,6 +189,15 @@ class Consumer::Impl {
 
   StatusOr<ConsumerRecords> Poll(std::chrono::milliseconds timeout) {
     RETURN_IF_ERROR(CheckOpen());
+    if (!group_.enabled()) return Collect(timeout);
+    group_.RunCallbacks();
+    group_.PollStarted();
+    StatusOr<ConsumerRecords> out = Collect(timeout);
+    group_.PollEnded();
+    return out;
+  }
+
+  StatusOr<ConsumerRecords> Collect(std::chrono::milliseconds timeout) {
     const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
     const size_t max = static_cast<size_t>(config_.max_poll_records);
     const size_t limit = static_cast<size_t>(config_.prefetch_max_bytes);
@@ -183,21 +207,33 @@ class Consumer::Impl {
     {
       absl::MutexLock lock(&shared_->mu);
       consumer::SubscriptionState& subs = shared_->subs;
-      if (subs.Assignment().empty()) {
-        return absl::FailedPreconditionError("poll: no partition is assigned (assign() first)");
-      }
       while (true) {
-        const uint64_t work_before = subs.work_epoch();
+        if (group_.enabled()) {
+          result = group_.ProcessEvents();
+          if (!result.ok()) break;
+        }
+        if (subs.Assignment().empty()) {
+          if (!shared_->group.subscribed) {
+            result = absl::FailedPreconditionError(
+                "poll: no partition is assigned (assign() or subscribe() first)");
+            break;
+          }
+          // Subscribed, waiting for the group's assignment.
+          if (shared_->changed.WaitWithDeadline(&shared_->mu, deadline)) break;
+          continue;
+        }
         if (Status st = subs.EnsureAllPositionsPending(); !st.ok()) {
           result = st;
           break;
         }
         const size_t queued_before = subs.queued_bytes();
         result = subs.Collect(max, &out, SystemClock::Get().monotonic_ns());
-        // The fetcher has work when positions were reset, errors re-armed a fetch, or the
-        // queue left the full state it stopped fetching at.
-        if (subs.work_epoch() != work_before ||
+        // The fetcher has work when positions were reset or set (here, or by the group's
+        // committed-offset lookup on the I/O thread since the last look), errors re-armed a fetch,
+        // a group assignment was applied, or the queue left the full state it stopped at.
+        if (subs.work_epoch() != seen_epoch_ ||
             (queued_before >= limit && subs.queued_bytes() < limit)) {
+          seen_epoch_ = subs.work_epoch();
           wake = true;
         }
         if (!result.ok() || !out.empty()) break;
@@ -217,20 +253,52 @@ class Consumer::Impl {
     return out;
   }
 
+  Status Subscribe(std::vector<std::string> topics, std::optional<std::regex> pattern,
+                   ConsumerRebalanceListener* listener) {
+    RETURN_IF_ERROR(CheckOpen());
+    return group_.Subscribe(std::move(topics), std::move(pattern), listener);
+  }
+  Status Unsubscribe() {
+    RETURN_IF_ERROR(CheckOpen());
+    Status st = group_.Unsubscribe();
+    WakeFetcher();
+    return st;
+  }
+  std::vector<std::string> Subscription() const { return group_.Subscription(); }
+  Status CommitSync(std::optional<OffsetMap> offsets) {
+    RETURN_IF_ERROR(CheckOpen());
+    return group_.CommitSync(std::move(offsets));
+  }
+  void CommitAsync(std::optional<OffsetMap> offsets, OffsetCommitCallback callback) {
+    if (Status st = CheckOpen(); !st.ok()) {
+      if (callback) callback(offsets.value_or(OffsetMap()), st);
+      return;
+    }
+    group_.CommitAsync(std::move(offsets), std::move(callback));
+  }
+  StatusOr<OffsetMap> Committed(const std::vector<TopicPartition>& partitions) {
+    RETURN_IF_ERROR(CheckOpen());
+    return group_.Committed(partitions);
+  }
+  std::pair<std::string, int32_t> GroupGeneration() const { return group_.Generation(); }
+
   Status Close() {
     if (closed_) return absl::OkStatus();
+    Status left = group_.Close();  // listener, commits and LeaveGroup while still open
     closed_ = true;
     Status st = runtime_->call<Status>([this]() { return StopFetcher(this); });
     runtime_->shutdown();
-    return st;
+    return left.ok() ? st : left;
   }
 
  private:
   ConsumerConfig config_;
   std::unique_ptr<client::ClientRuntime> runtime_;
   std::shared_ptr<SharedState> shared_;
+  consumer::GroupClient group_;       // consumer groups (user-thread side)
   std::shared_ptr<Fetcher> fetcher_;  // created, used and destroyed on the I/O thread
   bool closed_ = false;
+  uint64_t seen_epoch_ = 0;  // SubscriptionState::work_epoch() when the fetcher was last woken
 };
 
 StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {
@@ -245,7 +313,8 @@ StatusOr<std::unique_ptr<Consumer>> Consumer::Create(ConsumerConfig config) {
   SubscriptionOptions options{.reset_policy = config.auto_offset_reset,
                               .max_partition_fetch_bytes = config.max_partition_fetch_bytes,
                               .retry_backoff_ns = int64_t{config.retry_backoff_ms} * 1'000'000,
-                              .decode = consumer::DecodeOptions{.check_crcs = config.check_crcs}};
+                              .decode = consumer::DecodeOptions{.check_crcs = config.check_crcs},
+                              .use_committed = !config.group_id.empty()};
   auto shared = std::make_shared<SharedState>(options);
   auto impl = std::make_unique<Impl>(std::move(config), std::move(runtime), std::move(shared));
   RETURN_IF_ERROR(impl->Init(std::move(bootstrap)));
@@ -287,6 +356,44 @@ StatusOr<ConsumerRecords> Consumer::poll(std::chrono::milliseconds timeout) {
 }
 Status Consumer::close() {
   return impl_->Close();
+}
+Status Consumer::subscribe(std::vector<std::string> topics, ConsumerRebalanceListener* listener) {
+  return impl_->Subscribe(std::move(topics), std::nullopt, listener);
+}
+Status Consumer::subscribe_pattern(std::string pattern, ConsumerRebalanceListener* listener) {
+  // std::regex reports a bad pattern only by throwing; this is the one place that can happen.
+  std::optional<std::regex> re;
+  try {
+    re.emplace(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("subscribe_pattern: bad regular expression \"%s\": %s", pattern, e.what()));
+  }
+  return impl_->Subscribe({}, std::move(re), listener);
+}
+Status Consumer::unsubscribe() {
+  return impl_->Unsubscribe();
+}
+std::vector<std::string> Consumer::subscription() const {
+  return impl_->Subscription();
+}
+Status Consumer::commit_sync() {
+  return impl_->CommitSync(std::nullopt);
+}
+Status Consumer::commit_sync(const OffsetMap& offsets) {
+  return impl_->CommitSync(offsets);
+}
+void Consumer::commit_async(OffsetCommitCallback callback) {
+  impl_->CommitAsync(std::nullopt, std::move(callback));
+}
+void Consumer::commit_async(const OffsetMap& offsets, OffsetCommitCallback callback) {
+  impl_->CommitAsync(offsets, std::move(callback));
+}
+StatusOr<OffsetMap> Consumer::committed(const std::vector<TopicPartition>& partitions) {
+  return impl_->Committed(partitions);
+}
+std::pair<std::string, int32_t> Consumer::group_generation() const {
+  return impl_->GroupGeneration();
 }
 
 }  // namespace spool

@@ -13,9 +13,11 @@
 //
 // Threading: the Consumer's methods are called by one user thread at a time (as Kafka's
 // KafkaConsumer); they are not safe to call concurrently. The network work (metadata, fetches,
-// offset lookups) runs on the consumer's own background I/O thread (client::ClientRuntime),
-// which keeps one fetch in flight per broker ahead of poll() and queues what comes back (bounded
-// by ConsumerConfig::prefetch_max_bytes), so poll() rarely waits on the network.
+// offset lookups, group membership and commits) runs on the consumer's own background I/O thread
+// (client::ClientRuntime); user callbacks (rebalance listener, commit_async) never run there,
+// only on the user thread inside consumer calls. The I/O thread keeps one fetch in flight per
+// broker ahead of poll() and queues what comes back (bounded by
+// ConsumerConfig::prefetch_max_bytes), so poll() rarely waits on the network.
 //
 // Ownership and lifetime: the records poll() returns are views into the fetched response
 // buffers. A ConsumerRecords owns (shares) those buffers: every ConsumerRecord, and every
@@ -39,14 +41,27 @@
 // retry_backoff_ms and never surface from poll(); position() and seek_to_timestamp(), which need an
 // answer, fail with kUnavailable or kDeadlineExceeded after request_timeout_ms.
 //
-// Consumer groups (the next issue): group_id, subscribe(topics, listener), rebalance callbacks,
-// commit_sync()/commit_async() and committed() slot in beside assign() (see the marked places
-// below and consumer/README.md); assign() is then the "manual assignment" mode, as in Kafka.
+// Consumer groups (consumer/README.md, "Consumer groups"): with group_id set, subscribe(topics or a
+// pattern, listener) makes the consumer a member of the group; the group's assignment decides
+// what it consumes. Membership (coordinator lookup, JoinGroup / SyncGroup, heartbeats, the
+// max.poll.interval check, auto-commit) runs on the background I/O thread; the rebalance listener
+// is called on the user's thread, inside poll() (and unsubscribe() / close()), as in Kafka.
+// assign() is the "manual assignment" mode; it and subscribe() exclude each other.
+// commit_sync() / commit_async() / committed() store and read the group's offsets (the offset of
+// the next record to consume); a manual-assignment consumer with a group_id commits outside
+// membership (generation -1), which the coordinator accepts while the group has no members.
+//
+// Delivery: auto-commit commits the positions as of the start of the latest poll(), so a record
+// is committed only after poll() returned it and the user polled again (at-least-once when
+// records are processed before the next poll()); positions are committed before partitions are
+// revoked in a rebalance and in close().
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -109,14 +124,32 @@ struct ConsumerConfig {
   // this by one buffered response per partition instead.
   int64_t prefetch_max_bytes = 64 << 20;
 
-  // ---- consumer groups: the next issue (not implemented; Create() refuses a group_id) ----
-  // group.id: the consumer group; set together with subscribe() once groups land.
+  // ---- consumer groups (consumer/README.md) ----
+  // group.id: the consumer group. Needed by subscribe() and the commit calls.
   std::string group_id;
-  // enable.auto.commit / auto.commit.interval.ms: commit positions in the background.
-  bool enable_auto_commit = false;
+  // group.instance.id: a static member (KIP-345) when set: a restart with the same id within
+  // session_timeout_ms gets its assignment back without a rebalance; close() sends no
+  // LeaveGroup (the member just stops heartbeating and the session expires).
+  std::string group_instance_id;
+  // session.timeout.ms: the coordinator drops a member it has not heard from for this long.
+  int32_t session_timeout_ms = 45000;
+  // heartbeat.interval.ms: how often the I/O thread heartbeats (under session_timeout_ms / 3).
+  int32_t heartbeat_interval_ms = 3000;
+  // max.poll.interval.ms: the longest allowed between poll() calls of a member; past it the
+  // member leaves the group (its partitions go to others) and rejoins at the next poll(), which
+  // reports them lost. Also sent as the rebalance timeout.
+  int32_t max_poll_interval_ms = 300000;
+  // partition.assignment.strategy: assignors in order of preference ("cooperative-sticky",
+  // "range", "roundrobin"); the group uses the first one every member lists. The member
+  // rebalances cooperatively (keeps its partitions while it rejoins) only when every listed
+  // assignor is cooperative (Kafka's rule), so the default lists cooperative-sticky alone; list
+  // "range" after it to join a group of range members, at the price of eager rebalances.
+  std::vector<std::string> partition_assignment_strategy = {"cooperative-sticky"};
+  // enable.auto.commit / auto.commit.interval.ms: with a group_id, commit from the I/O thread,
+  // this often, the positions as of the start of the latest poll() (records an earlier poll()
+  // returned); also before revocation and in close().
+  bool enable_auto_commit = true;
   int32_t auto_commit_interval_ms = 5000;
-  // Kafka's session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms,
-  // group.instance.id and partition.assignment.strategy come here.
 };
 
 struct TopicPartition {
@@ -134,6 +167,41 @@ struct TopicPartition {
     return H::combine(std::move(h), tp.topic, tp.partition);
   }
 };
+
+// A committed offset: the offset of the next record to consume, and free-form metadata.
+struct OffsetAndMetadata {
+  int64_t offset = 0;
+  std::string metadata;
+  friend bool operator==(const OffsetAndMetadata&, const OffsetAndMetadata&) = default;
+};
+using OffsetMap = std::map<TopicPartition, OffsetAndMetadata>;
+
+// Called when the group's assignment changes, on the user's thread inside poll(), unsubscribe()
+// or close(), never concurrently with another consumer call; the consumer may be used from the
+// callbacks (position(), commit_sync(), seek() of the partitions concerned), except poll(),
+// subscribe(), unsubscribe(), assign() and close().
+class ConsumerRebalanceListener {
+ public:
+  virtual ~ConsumerRebalanceListener() = default;
+  // These partitions are being taken away; their positions were already committed when
+  // auto-commit is on. Commit your own progress here. With cooperative rebalancing, only the
+  // partitions that move are listed, and the call may not happen at all.
+  virtual void on_partitions_revoked(const std::vector<TopicPartition>& partitions) = 0;
+  // These partitions were added (cooperative: the new ones only; eager: the whole assignment).
+  // Called after every rebalance, possibly with an empty list. Their positions are the
+  // committed offsets (else auto_offset_reset); seek() here to start elsewhere.
+  virtual void on_partitions_assigned(const std::vector<TopicPartition>& partitions) = 0;
+  // The member lost these partitions without revoking them (fenced: its session expired, it
+  // exceeded max_poll_interval_ms, or the coordinator no longer knows it): others may own
+  // them already, and committing their offsets would fail. Default: on_partitions_revoked.
+  virtual void on_partitions_lost(const std::vector<TopicPartition>& partitions) {
+    on_partitions_revoked(partitions);
+  }
+};
+
+// Result of commit_async(), called on the user's thread inside a later poll(), commit_sync() or
+// close(), with the offsets that were to be committed.
+using OffsetCommitCallback = std::function<void(const OffsetMap& offsets, const Status& status)>;
 
 // A record copied out of the fetch buffers, for callers that keep records past their batch.
 struct OwnedRecord {
@@ -201,8 +269,8 @@ class ConsumerRecords {
 
 class Consumer {
  public:
-  // Validates `config` (kInvalidArgument naming the field; kUnimplemented for group_id) and
-  // starts the I/O thread. Connects to nothing yet: the first assign() / poll() does.
+  // Validates `config` (kInvalidArgument naming the field) and starts the I/O thread. Connects to
+  // nothing yet: the first assign() / poll() does.
   [[nodiscard]] static StatusOr<std::unique_ptr<Consumer>> Create(ConsumerConfig config);
   // close()s if needed.
   ~Consumer();
@@ -211,15 +279,50 @@ class Consumer {
 
   // Manual assignment: from now on exactly these partitions are consumed (duplicates are kept
   // once). A partition that stays assigned keeps its position; a new one has none, and its
-  // position is resolved by auto_offset_reset at the next poll() or position(). Prefetched data
-  // of partitions no longer assigned is dropped. An empty list unassigns everything.
+  // position is resolved at the next poll() or position(): from the group's committed offset
+  // when group_id is set and one exists, else by auto_offset_reset. Prefetched data of
+  // partitions no longer assigned is dropped. An empty list unassigns everything.
+  // kFailedPrecondition while subscribed (unsubscribe() first).
   [[nodiscard]] Status assign(std::vector<TopicPartition> partitions);
+  // The partitions consumed now: the manual assignment, or the group's assignment as applied by
+  // the last poll().
   std::vector<TopicPartition> assignment() const;
 
-  // ---- consumer groups (next issue): subscribe(topics, RebalanceListener*), unsubscribe(),
-  //      subscription(), commit_sync(offsets), commit_async(offsets, callback), committed(tps).
-  //      subscribe() will drive assign()'s bookkeeping from the group's assignment, calling the
-  //      listener's on_partitions_revoked/assigned around it from inside poll(). ----
+  // Joins group_id (kFailedPrecondition without one, or while assign() is in use) consuming
+  // these topics; the assignment arrives through poll(). Calling it again changes the
+  // subscription (a rebalance). `listener` (may be null) must outlive the subscription.
+  // kInvalidArgument for an empty list or an empty topic name.
+  [[nodiscard]] Status subscribe(std::vector<std::string> topics,
+                                 ConsumerRebalanceListener* listener = nullptr);
+  // The same for every topic whose whole name matches the ECMAScript regular expression
+  // `pattern` (internal topics, "__..." excepted), as metadata shows them now and later: a new
+  // matching topic causes a rebalance. kInvalidArgument for a bad pattern.
+  [[nodiscard]] Status subscribe_pattern(std::string pattern,
+                                         ConsumerRebalanceListener* listener = nullptr);
+  // Leaves the group: commits (auto-commit), calls on_partitions_revoked for the assignment,
+  // sends LeaveGroup (dynamic members) and clears the assignment. OK when not subscribed.
+  [[nodiscard]] Status unsubscribe();
+  // The subscribed topics (for a pattern: the pattern's matches at the last rebalance).
+  std::vector<std::string> subscription() const;
+
+  // Commits the position of every assigned partition (the offsets poll() has returned records
+  // up to), or the given offsets, waiting for the coordinator (up to request_timeout_ms).
+  // kFailedPrecondition naming the code when the group refused it because the member is no
+  // longer in the current generation (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+  // REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID): its partitions may be elsewhere now; the next
+  // poll() rejoins. kFailedPrecondition without a group_id; kDeadlineExceeded without an answer.
+  [[nodiscard]] Status commit_sync();
+  [[nodiscard]] Status commit_sync(const OffsetMap& offsets);
+  // Starts the commit and returns; `callback` (may be empty) gets the outcome in a later poll().
+  // Commits are sent in call order.
+  void commit_async(OffsetCommitCallback callback = nullptr);
+  void commit_async(const OffsetMap& offsets, OffsetCommitCallback callback);
+  // The group's committed offsets of `partitions` (blocks, up to request_timeout_ms); a
+  // partition without a committed offset is absent from the result.
+  [[nodiscard]] StatusOr<OffsetMap> committed(const std::vector<TopicPartition>& partitions);
+  // The member id and generation the coordinator gave this member ("" and -1 when not in a
+  // generation now). For logs and tests.
+  std::pair<std::string, int32_t> group_generation() const;
 
   // The next poll() returns records of `tp` from `offset` on (lazy: nothing is sent now).
   // Prefetched data of `tp` is dropped. An offset past the end, or below the log start, gets
@@ -246,7 +349,9 @@ class Consumer {
   // some when there are none. See the file comment for what it guarantees.
   [[nodiscard]] StatusOr<ConsumerRecords> poll(std::chrono::milliseconds timeout);
 
-  // Stops fetching, closes the connections and joins the I/O thread. Idempotent. Records
+  // Leaves the group as unsubscribe() does (static members only stop heartbeating), waits for
+  // commits in flight, stops fetching, closes the connections and joins the I/O thread.
+  // Idempotent. Records
   // already returned stay valid (their buffers are owned by their ConsumerRecords).
   [[nodiscard]] Status close();
 

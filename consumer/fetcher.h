@@ -33,6 +33,7 @@
 #include "common/status.h"
 #include "common/task.h"
 #include "consumer/consumer.h"
+#include "consumer/group_state.h"
 #include "consumer/subscription_state.h"
 #include "proto/list_offsets.pb.h"
 
@@ -42,8 +43,9 @@ namespace spool::consumer {
 struct SharedState {
   explicit SharedState(SubscriptionOptions options) : subs(options) {}
   absl::Mutex mu;
-  absl::CondVar changed;  // data queued, a position resolved, an error queued
+  absl::CondVar changed;  // data queued, a position resolved, an error queued, a group event
   SubscriptionState subs ABSL_GUARDED_BY(mu);
+  GroupState group ABSL_GUARDED_BY(mu);  // consumer groups (group_state.h)
 };
 
 class Fetcher : public std::enable_shared_from_this<Fetcher> {

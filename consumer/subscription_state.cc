@@ -24,6 +24,7 @@ void SubscriptionState::Assign(const std::vector<TopicPartition>& partitions) {
     ps.topic = t->second;
     ps.partition = tp.partition;
     ps.generation = next_generation_++;
+    ps.awaiting_committed = options_.use_committed;
     next.emplace(tp, std::move(ps));
   }
   partitions_ = std::move(next);
@@ -35,6 +36,25 @@ void SubscriptionState::Assign(const std::vector<TopicPartition>& partitions) {
     return true;
   });
   if (in_progress_ && partitions_.count(in_progress_->tp) == 0) in_progress_.reset();
+}
+
+std::vector<TopicPartition> SubscriptionState::AwaitingCommitted() const {
+  std::vector<TopicPartition> out;
+  for (const auto& [tp, ps] : partitions_) {
+    if (ps.awaiting_committed) out.push_back(tp);
+  }
+  return out;
+}
+
+void SubscriptionState::SetCommitted(const TopicPartition& tp, std::optional<int64_t> offset) {
+  PartitionState* ps = FindMutable(tp);
+  if (ps == nullptr || !ps->awaiting_committed) return;
+  if (offset && *offset >= 0) {
+    PermitUncheckedError(Seek(tp, *offset));  // assigned and non-negative: cannot fail
+  } else {
+    ps->awaiting_committed = false;
+    ++work_epoch_;
+  }
 }
 
 std::vector<TopicPartition> SubscriptionState::Assignment() const {
@@ -82,6 +102,7 @@ Status SubscriptionState::Seek(const TopicPartition& tp, int64_t offset) {
   ps->position = offset;
   ps->fetch_position = offset;
   ps->reset.reset();
+  ps->awaiting_committed = false;
   ps->retry_at_ns = 0;
   ps->min_fetch_bytes = 0;
   return absl::OkStatus();
@@ -93,6 +114,7 @@ Status SubscriptionState::RequestReset(const TopicPartition& tp, ResetKind kind)
   Invalidate(tp, *ps);
   ps->position.reset();
   ps->reset = kind;
+  ps->awaiting_committed = false;
   ps->retry_at_ns = 0;
   return absl::OkStatus();
 }
@@ -100,7 +122,7 @@ Status SubscriptionState::RequestReset(const TopicPartition& tp, ResetKind kind)
 Status SubscriptionState::EnsurePositionPending(const TopicPartition& tp) {
   PartitionState* ps = FindMutable(tp);
   if (ps == nullptr) return NotAssigned(tp);
-  if (ps->position || ps->reset) return absl::OkStatus();
+  if (ps->position || ps->reset || ps->awaiting_committed) return absl::OkStatus();
   switch (options_.reset_policy) {
     case OffsetResetPolicy::kEarliest:
       ps->reset = ResetKind::kEarliest;

@@ -55,6 +55,9 @@ struct PartitionState {
   int32_t min_fetch_bytes = 0;  // raised when a first batch did not fit partition_max_bytes
   int64_t high_watermark = -1;
   int64_t log_start_offset = -1;
+  // With a group: the committed offset is looked up (OffsetFetch) before the reset policy
+  // applies. Set for a newly assigned partition; cleared by SetCommitted, Seek, RequestReset.
+  bool awaiting_committed = false;
 };
 
 // One partition of a fetch request, as the fetcher sent it.
@@ -87,6 +90,8 @@ struct SubscriptionOptions {
   int32_t max_partition_fetch_bytes = 1 << 20;
   int64_t retry_backoff_ns = 100'000'000;
   DecodeOptions decode;
+  // A group_id is set: new partitions start from their committed offset when there is one.
+  bool use_committed = false;
 };
 
 class SubscriptionState {
@@ -102,7 +107,7 @@ class SubscriptionState {
   [[nodiscard]] Status Seek(const TopicPartition& tp, int64_t offset);
   [[nodiscard]] Status RequestReset(const TopicPartition& tp, ResetKind kind);
   // For a partition without a position and no pending reset: requests the policy's reset, or
-  // fails with kOutOfRange under kNone.
+  // fails with kOutOfRange under kNone. Nothing while its committed offset is awaited.
   [[nodiscard]] Status EnsurePositionPending(const TopicPartition& tp);
   // Every partition without position and pending reset gets the policy's reset; under kNone the
   // first such partition's error is returned.
@@ -116,6 +121,11 @@ class SubscriptionState {
   [[nodiscard]] Status Collect(size_t max_records, ConsumerRecords* out, int64_t now_ns);
 
   // ---- I/O thread ----
+  // Partitions whose committed offset is to be looked up (awaiting_committed).
+  std::vector<TopicPartition> AwaitingCommitted() const;
+  // The lookup's answer for `tp`: its committed offset becomes the position, or with none
+  // (nullopt) the reset policy applies from now on. Ignored unless `tp` still awaits one.
+  void SetCommitted(const TopicPartition& tp, std::optional<int64_t> offset);
   // Partitions to fetch now (position known, nothing pending, not in flight, not backed off)
   // for which `filter(tp)` is true; marks them in flight.
   template <typename Filter>

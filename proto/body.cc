@@ -10,7 +10,7 @@
 namespace spool::proto {
 namespace {
 
-constexpr std::array<ApiVersionSupport, 7> kSupported = {{
+constexpr std::array<ApiVersionSupport, 17> kSupported = {{
     {v1::API_KEY_PRODUCE, 0, 0},
     {v1::API_KEY_FETCH, 0, 0},
     {v1::API_KEY_LIST_OFFSETS, 0, 0},
@@ -18,6 +18,16 @@ constexpr std::array<ApiVersionSupport, 7> kSupported = {{
     {v1::API_KEY_API_VERSIONS, 0, 0},
     {v1::API_KEY_CREATE_TOPICS, 0, 0},
     {v1::API_KEY_DELETE_TOPICS, 0, 0},
+    {v1::API_KEY_OFFSET_COMMIT, 0, 0},
+    {v1::API_KEY_OFFSET_FETCH, 0, 0},
+    {v1::API_KEY_FIND_COORDINATOR, 0, 0},
+    {v1::API_KEY_JOIN_GROUP, 0, 0},
+    {v1::API_KEY_HEARTBEAT, 0, 0},
+    {v1::API_KEY_LEAVE_GROUP, 0, 0},
+    {v1::API_KEY_SYNC_GROUP, 0, 0},
+    {v1::API_KEY_DESCRIBE_GROUPS, 0, 0},
+    {v1::API_KEY_LIST_GROUPS, 0, 0},
+    {v1::API_KEY_DELETE_GROUPS, 0, 0},
 }};
 
 template <typename Request, typename Response>

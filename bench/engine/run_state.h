@@ -32,7 +32,8 @@ struct RunState {
   std::vector<std::string> topics;
   absl::flat_hash_map<std::string, uint32_t> topic_index;
   int64_t start_ns = 0;
-  int64_t measure_from_ns = 0;  // start + warm-up: latencies of records due before are not kept
+  // start + warm-up: latencies of records due before are not kept (set before producers start)
+  std::atomic<int64_t> measure_from_ns{INT64_MAX};
   int64_t produce_until_ns = INT64_MAX;  // with a duration: no record is due at or after this
   uint64_t seed = 0;
   std::optional<uint64_t> inject_lost_sequence;
@@ -41,6 +42,8 @@ struct RunState {
   std::atomic<bool> consumers_go{false};
   std::atomic<bool> stop_consuming{false};
   std::atomic<int> producers_finished{0};
+  bool group = false;                       // consumers subscribe (workload.group)
+  std::atomic<int> assigned_partitions{0};  // over all consumers, as of their last poll
 
   std::atomic<uint64_t> sent_bytes{0};  // handed to send() (the backlog counts these)
   std::atomic<uint64_t> acked_records{0};

@@ -55,6 +55,53 @@ void DeleteTopics(client::AdminSession& admin, const Workload& w, const RunState
   (void)admin.DeleteTopics(del);
 }
 
+// Sets `group`'s committed offset of every partition to its current end, so members that join
+// start there (the group must be empty: a commit from outside the group, generation -1).
+Status CommitEndOffsets(client::AdminSession& admin, const std::string& group,
+                        const std::vector<TopicPartition>& tps) {
+  v1::ListOffsetsRequest lo;
+  lo.set_replica_id(-1);
+  v1::OffsetCommitRequest commit;
+  commit.set_group_id(group);
+  commit.set_generation_id(-1);
+  for (const TopicPartition& tp : tps) {
+    if (lo.topics_size() == 0 || lo.topics(lo.topics_size() - 1).name() != tp.topic) {
+      lo.add_topics()->set_name(tp.topic);
+    }
+    v1::ListOffsetsPartition* p = lo.mutable_topics(lo.topics_size() - 1)->add_partitions();
+    p->set_partition(tp.partition);
+    p->set_current_leader_epoch(-1);
+    p->set_spec(v1::OFFSET_SPEC_LATEST);
+  }
+  ASSIGN_OR_RETURN(v1::ListOffsetsResponse ends, admin.ListOffsets(lo));
+  for (const auto& t : ends.topics()) {
+    v1::OffsetCommitTopic* ct = commit.add_topics();
+    ct->set_name(t.name());
+    for (const auto& p : t.partitions()) {
+      if (p.error_code() != v1::NONE) {
+        return absl::UnavailableError(absl::StrCat("cannot read the end of ", t.name(), "-",
+                                                   p.partition(), ": ",
+                                                   std::string(proto::ErrorName(p.error_code()))));
+      }
+      v1::OffsetCommitPartition* cp = ct->add_partitions();
+      cp->set_partition(p.partition());
+      cp->set_committed_offset(p.offset());
+      cp->set_committed_leader_epoch(-1);
+    }
+  }
+  ASSIGN_OR_RETURN(v1::OffsetCommitResponse r, admin.OffsetCommit(commit));
+  for (const auto& t : r.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.error_code() != v1::NONE) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cannot set group ", group, "'s offsets to the partitions' ends (it must be empty): ",
+            std::string(proto::ErrorName(p.error_code())), " ", p.error_message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The interval figures the progress line prints and the timeline keeps.
 class Sampler {
  public:
@@ -101,11 +148,6 @@ class Sampler {
 
 StatusOr<BenchResult> RunWorkload(Workload w, const RunOptions& o) {
   RETURN_IF_ERROR(Validate(w));
-  if (w.group) {
-    return absl::UnimplementedError(
-        "consumer groups are not available yet; run without --group (consumers are assigned "
-        "partitions)");
-  }
   ASSIGN_OR_RETURN(CompressionType compression, Compression(w.compression));
   std::random_device rd;
   const uint32_t run_id = rd();
@@ -137,14 +179,26 @@ StatusOr<BenchResult> RunWorkload(Workload w, const RunOptions& o) {
   if (tps.empty()) return absl::NotFoundError("the workload's topics have no partitions");
   std::sort(tps.begin(), tps.end());
 
-  // Consumers first, positioned at the end of their partitions, so they read exactly this run.
+  // Consumers first, positioned at the end of their partitions, so they read exactly this run:
+  // assigned and sought to the end, or (in a group) through the group's committed offsets, set
+  // to the ends before the members join.
   const int consumers = std::min<int>(w.consumers, static_cast<int>(tps.size()));
+  s.group = w.group.has_value() && consumers > 0;
+  if (s.group) RETURN_IF_ERROR(CommitEndOffsets(*admin, *w.group, tps));
   std::vector<std::unique_ptr<Consumer>> cons;
   for (int c = 0; c < consumers; c++) {
     ConsumerConfig cc;
     cc.bootstrap_servers = {o.bootstrap};
     cc.client_id = absl::StrCat("spool-bench-c", c);
     cc.max_poll_records = 100000;
+    if (s.group) {
+      cc.group_id = *w.group;
+      cc.auto_offset_reset = OffsetResetPolicy::kEarliest;  // committed above; a fallback
+      ASSIGN_OR_RETURN(std::unique_ptr<Consumer> member, Consumer::Create(cc));
+      cons.push_back(std::move(member));
+      s.e2e.push_back(std::make_unique<LatencyRecorder>());
+      continue;
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<Consumer> consumer, Consumer::Create(cc));
     std::vector<TopicPartition> mine;
     for (size_t i = static_cast<size_t>(c); i < tps.size(); i += static_cast<size_t>(consumers)) {
@@ -175,15 +229,31 @@ StatusOr<BenchResult> RunWorkload(Workload w, const RunOptions& o) {
   s.sent.assign(static_cast<size_t>(w.producers), 0);
 
   // ---- run ----
-  s.start_ns = SteadyNowNs() + 1'000'000;  // the schedule starts once every thread is up
-  s.measure_from_ns = s.start_ns + w.warmup_ms * 1'000'000;
-  if (w.duration_ms) s.produce_until_ns = s.measure_from_ns + *w.duration_ms * 1'000'000;
   const bool backlog_first = w.backlog_bytes > 0;
   s.consumers_go = !backlog_first;
   std::vector<std::thread> threads;
   for (int c = 0; c < consumers; c++) {
     threads.emplace_back([&s, c, &cons] { RunConsumer(s, c, *cons[static_cast<size_t>(c)]); });
   }
+  if (s.group && !backlog_first) {
+    // The members join first, so the measured run does not include the first rebalance.
+    std::unique_lock lock(s.mu);
+    const bool joined = s.cv.wait_for(lock, o.group_join_timeout, [&] {
+      return s.assigned_partitions.load() == static_cast<int>(tps.size());
+    });
+    if (!joined) {
+      s.stop_consuming = true;
+      lock.unlock();
+      s.Notify();
+      for (auto& t : threads) t.join();
+      return absl::DeadlineExceededError(absl::StrCat(
+          "group ", *w.group, " did not assign all ", tps.size(), " partitions to its ", consumers,
+          " members within ", o.group_join_timeout.count(), " ms"));
+    }
+  }
+  s.start_ns = SteadyNowNs() + 1'000'000;  // the schedule starts once every thread is up
+  s.measure_from_ns = s.start_ns + w.warmup_ms * 1'000'000;
+  if (w.duration_ms) s.produce_until_ns = s.measure_from_ns + *w.duration_ms * 1'000'000;
   const uint64_t total = w.num_records ? static_cast<uint64_t>(*w.num_records) : UINT64_MAX;
   for (int p = 0; p < w.producers; p++) {
     const uint64_t budget =
@@ -206,7 +276,8 @@ StatusOr<BenchResult> RunWorkload(Workload w, const RunOptions& o) {
   for (;;) {
     {
       std::unique_lock lock(s.mu);
-      const int64_t wake = std::min({next_tick, stop_at, warm ? INT64_MAX : s.measure_from_ns});
+      const int64_t wake =
+          std::min({next_tick, stop_at, warm ? INT64_MAX : s.measure_from_ns.load()});
       s.cv.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(0, wake - SteadyNowNs())));
     }
     const int64_t now = SteadyNowNs();
@@ -236,8 +307,12 @@ StatusOr<BenchResult> RunWorkload(Workload w, const RunOptions& o) {
     }
     if (producers_done_at != 0) {
       if (consumers == 0) break;
-      const VerifyFigures v = s.tracker.Tally(s.sent, 0);
-      if (v.missing == 0) break;
+      // Fewer distinct records seen than acknowledged means some are still missing; only then
+      // is the (linear) tally worth running.
+      if (s.tracker.distinct_seen() >= s.tracker.acked_count() &&
+          s.tracker.Tally(s.sent, 0).missing == 0) {
+        break;
+      }
       const int64_t last = std::max(s.last_consumed_ns.load(), producers_done_at);
       if (now - last > idle_ns) break;  // nothing more is coming: the rest is missing
     }

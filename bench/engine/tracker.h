@@ -61,6 +61,7 @@ class Tracker {
   bool MarkSeen(uint32_t run_id, uint32_t producer, uint64_t seq);
   void CountForeign() { foreign_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t distinct_seen() const { return distinct_.load(std::memory_order_relaxed); }
+  uint64_t acked_count() const { return acked_count_.load(std::memory_order_relaxed); }
 
   // Per consumer thread: sequences of one (producer, partition) must increase.
   class OrderCheck {

@@ -49,7 +49,7 @@ void RunProducer(RunState& s, int p, Producer& producer, uint64_t budget) {
       s.tracker.MarkAcked(producer_index, seq);  // "acknowledged", never sent: a lost record
       continue;
     }
-    const int64_t measure_from = s.measure_from_ns;
+    const int64_t measure_from = s.measure_from_ns.load(std::memory_order_relaxed);
     Status st = producer.send(
         r, [&s, publish, producer_index, seq, due, size, measure_from](StatusOr<RecordMetadata> m) {
           if (!m.ok()) {
@@ -80,6 +80,14 @@ void RunConsumer(RunState& s, int c, Consumer& consumer) {
     std::unique_lock lock(s.mu);
     s.cv.wait(lock, [&s] { return s.consumers_go.load() || s.stop_consuming.load(); });
   }
+  if (s.group) {
+    if (Status st = consumer.subscribe(s.topics); !st.ok()) {
+      s.CountError(st);
+      s.out_of_order[static_cast<size_t>(c)] = 0;
+      return;
+    }
+  }
+  int assigned = 0;  // this consumer's share of s.assigned_partitions
   Tracker::OrderCheck order;
   std::vector<int64_t> latencies;
   LatencyRecorder* e2e = s.e2e[static_cast<size_t>(c)].get();
@@ -90,8 +98,17 @@ void RunConsumer(RunState& s, int c, Consumer& consumer) {
       if (!proto::IsRetriable(proto::ErrorFromStatus(records.status()))) break;
       continue;
     }
+    if (s.group) {
+      const int now_assigned = static_cast<int>(consumer.assignment().size());
+      if (now_assigned != assigned) {
+        s.assigned_partitions.fetch_add(now_assigned - assigned);
+        assigned = now_assigned;
+        s.Notify();
+      }
+    }
     if (records->empty()) continue;
     const int64_t now = SteadyNowNs();
+    const int64_t measure_from = s.measure_from_ns.load(std::memory_order_relaxed);
     latencies.clear();
     uint64_t value_bytes = 0;  // values only, as the producers count them
     for (const ConsumerRecord& r : *records) {
@@ -107,7 +124,7 @@ void RunConsumer(RunState& s, int c, Consumer& consumer) {
           (uint64_t{topic == s.topic_index.end() ? 0xfffffu : topic->second} << 20) |
           static_cast<uint32_t>(r.partition);
       order.Observe(stamp->producer, partition_key, stamp->sequence);
-      if (stamp->send_ns >= s.measure_from_ns) latencies.push_back(now - stamp->send_ns);
+      if (stamp->send_ns >= measure_from) latencies.push_back(now - stamp->send_ns);
       value_bytes += r.value->size();
     }
     e2e->RecordAll(latencies);

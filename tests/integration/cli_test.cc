@@ -123,6 +123,61 @@ TEST_F(CliTest, BenchVerifiesManyPartitionsAndConcurrentProducers) {
   EXPECT_THAT(r.out, HasSubstr("verify: ok: 40,000 records, each once and in order"));
 }
 
+TEST_F(CliTest, ConsumeWithAGroupCommitsAndResumesAndGroupCommandsShowIt) {
+  ASSERT_EQ(Spool({"topic", "create", "orders", "--partitions", "1"}).rc, 0);
+  std::string lines;
+  for (int i = 0; i < 10; i++) lines += "order-" + std::to_string(i) + "\n";
+  ASSERT_EQ(Spool({"produce", "orders"}, lines).rc, 0);
+
+  // 4 records as member of g: the group's committed offset is 4 afterwards (a stop inside a
+  // fetched batch must not commit records that were not printed).
+  CliResult r = Spool({"consume", "orders", "--group", "g", "-n", "4"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "order-0\norder-1\norder-2\norder-3\n");
+  r = Spool({"group", "describe", "g"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("group g  state Empty"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("orders +0 +4 +10 +6"));  // committed, end, lag
+  r = Spool({"group", "list"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\ng +Empty"));
+
+  // The next member resumes at the commit.
+  r = Spool({"consume", "orders", "--group", "g", "--idle-timeout-ms", "1500"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "order-4\norder-5\norder-6\norder-7\norder-8\norder-9\n");
+
+  // reset-offsets: a dry run changes nothing; --execute moves the group back.
+  r = Spool({"group", "reset-offsets", "g", "--topic", "orders", "--to-offset", "8"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("dry run"));
+  r = Spool({"group", "describe", "g"});
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("orders +0 +10 +10 +0"));
+  r = Spool({"group", "reset-offsets", "g", "--topic", "orders", "--to-offset", "8", "--execute"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = Spool({"consume", "orders", "--group", "g", "--idle-timeout-ms", "1500"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "order-8\norder-9\n");
+  r = Spool({"group", "reset-offsets", "g", "--topic", "orders"});
+  EXPECT_EQ(r.rc, 2);  // no --to-...
+
+  r = Spool({"group", "delete", "g"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = Spool({"group", "describe", "g"});
+  EXPECT_THAT(r.out + r.err, ::testing::AnyOf(HasSubstr("Dead"), HasSubstr("GROUP_ID_NOT_FOUND"),
+                                              HasSubstr("Empty  protocol -/-")));
+  r = Spool({"consume", "orders", "--group", "g", "--partition", "0"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("exclude each other"));
+}
+
+TEST_F(CliTest, BenchThroughAConsumerGroup) {
+  CliResult r = Spool({"bench", "-n", "20000", "-s", "64", "--partitions", "6", "--consumers", "3",
+                       "--group", "bench-g"});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("verify: ok: 20,000 records, each once and in order"));
+}
+
 TEST(CliErrorsTest, UnreachableBrokerAndUsage) {
   // A port nothing listens on: bind one, note it, close it.
   auto l = io::ListenTcp(io::HostPort{"127.0.0.1", 0});

@@ -91,6 +91,8 @@ class BrokerHarness {
   broker::ShardSet& shards() { return *shards_; }
   const std::string& data_dir() const { return config_.data_dir; }
   FaultFileSystem& fault_fs(int shard) { return *faults_[static_cast<size_t>(shard)]; }
+  // The broker's clock (wall time of commits and offset expiry; group session deadlines).
+  ManualClock& clock() { return clock_; }
 
   // Runs fn() on `shard` and blocks until it completes (fails and aborts after `deadline`).
   template <typename T>

@@ -53,16 +53,6 @@ TEST(ConsumerConfigTest, EachBadFieldIsNamed) {
   }
 }
 
-TEST(ConsumerConfigTest, ConsumerGroupsAreNotThereYet) {
-  ConsumerConfig c = Valid();
-  c.group_id.push_back('g');  // (not = "g": GCC 12 -O3 warns wrongly, -Wrestrict)
-  EXPECT_EQ(ValidateConsumerConfig(c).code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(Consumer::Create(c).status().code(), absl::StatusCode::kUnimplemented);
-  c = Valid();
-  c.enable_auto_commit = true;
-  EXPECT_EQ(ValidateConsumerConfig(c).code(), absl::StatusCode::kUnimplemented);
-}
-
 TEST(ConsumerConfigTest, CreateConnectsLazilyAndRefusesCallsAfterClose) {
   // Nothing listens on this port: Create() must not need a broker.
   ConsumerConfig c = Valid();

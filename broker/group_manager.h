@@ -1,0 +1,105 @@
+// GroupManager: runs the group coordinators of a broker, one GroupCoordinator per partition of
+// `__consumer_offsets`, each on the shard that owns that partition (broker/GROUPS.md).
+//
+// Placement: group id -> offsets partition (GroupPartition, a stable hash) -> shard
+// (PartitionShard, as for any partition). A handler on any shard reaches a group by a message
+// to that shard (ShardSet::submit_to); the coordinator state is touched only there, never
+// under a lock. CoordinatorNode() is the seam for replication (issue 7): on a single node every
+// offsets partition is led here.
+//
+// Durability: records go to the offsets partition through the same log as user data, in the
+// order the coordinator made them (one writer queue per partition). WriteDurable() completes
+// once the records are covered by the partition's high watermark, i.e. after the group-commit
+// fdatasync that acks=all waits for; offset commits are acknowledged only then. Group metadata
+// records are written without holding anyone up.
+//
+// Loading: Open() starts replaying every offsets partition on its shard and returns without
+// waiting; until a partition is replayed, Acquire() of its groups answers
+// COORDINATOR_LOAD_IN_PROGRESS.
+//
+// Threading: Open() and Close() on shard 0; Acquire(), Changed(), WriteDurable() on the shard
+// that owns the group (OwnerShard()); the rest from any shard. The ShardSet, PartitionManager,
+// config and clock outlive the manager.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/broker_config.h"
+#include "broker/group_coordinator.h"
+#include "broker/group_records.h"
+#include "broker/partition_manager.h"
+#include "broker/shard.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "common/task.h"
+
+namespace spool::broker {
+
+class GroupManager {
+ public:
+  struct Slot;
+
+  GroupManager(ShardSet& shards, PartitionManager& partitions, const BrokerConfig& config,
+               Clock& clock);
+  // Drops every shard's coordinators on that shard (without answering parked requests: a
+  // "crash"), blocking until each has. After Close() there is nothing left to drop.
+  ~GroupManager();
+
+  // Creates `__consumer_offsets` if it is missing (offsets.topic.num.partitions; an existing
+  // topic keeps its count), then starts loading every partition on its shard. Shard 0.
+  Task<Status> Open();
+  // Answers every parked JoinGroup/SyncGroup with NOT_COORDINATOR, stops the timers; later
+  // requests get NOT_COORDINATOR. Shard 0.
+  Task<void> Close();
+
+  int32_t num_partitions() const { return num_partitions_.load(); }
+  int32_t PartitionOf(const std::string& group) const;
+  int OwnerShard(const std::string& group) const;
+  // The node that coordinates `group` (single node: this one).
+  int32_t CoordinatorNode(const std::string& group) const;
+
+  // On the owning shard: the group's slot, or nullptr with *code NOT_COORDINATOR (not open or
+  // closing) or COORDINATOR_LOAD_IN_PROGRESS.
+  std::shared_ptr<Slot> Acquire(const std::string& group, v1::ErrorCode* code);
+  static GroupCoordinator& CoordinatorOf(Slot& slot);
+  // After a call that may have changed the slot's groups: queues the records the coordinator
+  // made, re-arms its timer.
+  void Changed(const std::shared_ptr<Slot>& slot);
+  // Appends `records` and completes when they are durable (or at deadline_ns, RequestTimers
+  // time: kDeadlineExceeded). Errors: the partition's close reason, the log's failure.
+  Task<Status> WriteDurable(std::shared_ptr<Slot> slot, std::vector<GroupRecord> records,
+                            int64_t deadline_ns);
+
+  // The calling shard's groups (ListGroups), filtered by state name; returns
+  // COORDINATOR_LOAD_IN_PROGRESS if one of its partitions is still loading (the groups listed
+  // are then those loaded), NOT_COORDINATOR when closed, else NONE.
+  v1::ErrorCode ListLocal(const std::vector<std::string>& states_filter,
+                          std::vector<v1::ListedGroup>* out);
+
+  const GroupConfig& config() const { return group_config_; }
+
+ private:
+  struct ShardLocal;
+  ShardLocal& local();
+  static Task<void> Load(GroupManager* self, std::shared_ptr<Slot> slot);
+  static Task<void> Pump(std::shared_ptr<Slot> slot);
+  static void StartPump(const std::shared_ptr<Slot>& slot);
+  void Arm(const std::shared_ptr<Slot>& slot);
+  void ArmExpiry(int shard);
+
+  ShardSet& shards_;
+  PartitionManager& partitions_;
+  const BrokerConfig& config_;
+  Clock& clock_;
+  GroupConfig group_config_;
+  std::atomic<int32_t> num_partitions_{0};
+  std::vector<std::unique_ptr<ShardLocal>> locals_;
+  bool closed_ = false;
+};
+
+}  // namespace spool::broker
