@@ -37,36 +37,15 @@ std::string Code(v1::ErrorCode code, const std::string& message) {
   return s;
 }
 
-// Log end offsets (the high watermark) of the given partitions; -1 where unknown.
+// Offsets of the given partitions by `spec` (default: the log end); -1 where unknown.
 std::map<PartitionKey, int64_t> LogEnds(Admin& admin, const std::vector<PartitionKey>& parts,
                                         v1::OffsetSpec spec = v1::OFFSET_SPEC_LATEST,
                                         int64_t timestamp_ms = 0) {
-  std::map<PartitionKey, int64_t> ends;
-  v1::ListOffsetsRequest req;
-  req.set_replica_id(-1);
-  std::map<std::string, v1::ListOffsetsTopic*> topics;
-  for (const auto& [topic, partition] : parts) {
-    v1::ListOffsetsTopic*& t = topics[topic];
-    if (t == nullptr) {
-      t = req.add_topics();
-      t->set_name(topic);
-    }
-    v1::ListOffsetsPartition* p = t->add_partitions();
-    p->set_partition(partition);
-    p->set_current_leader_epoch(-1);
-    p->set_spec(spec);
-    p->set_timestamp_ms(timestamp_ms);
-    ends[{topic, partition}] = -1;
-  }
-  if (parts.empty()) return ends;
-  StatusOr<v1::ListOffsetsResponse> r = admin.ListOffsets(req);
-  if (!r.ok()) return ends;
-  for (const auto& t : r->topics()) {
-    for (const auto& p : t.partitions()) {
-      if (p.error_code() == v1::NONE) ends[{t.name(), p.partition()}] = p.offset();
-    }
-  }
-  return ends;
+  StatusOr<Admin::PartitionOffsets> r = admin.OffsetsBySpec(parts, spec, timestamp_ms);
+  if (r.ok()) return *std::move(r);
+  std::map<PartitionKey, int64_t> unknown;
+  for (const PartitionKey& k : parts) unknown[k] = -1;
+  return unknown;
 }
 
 int List(const Args& args, CommandIo& io) {
@@ -247,37 +226,18 @@ int ResetOffsets(const Args& args, CommandIo& io) {
                      args.has("to-earliest") ? v1::OFFSET_SPEC_EARLIEST : v1::OFFSET_SPEC_LATEST);
   }
   io.out << absl::StrFormat("%-24s %9s %16s\n", "TOPIC", "PARTITION", "NEW-OFFSET");
-  v1::OffsetCommitRequest commit;
-  commit.set_group_id(group);
-  commit.set_generation_id(-1);
-  std::map<std::string, v1::OffsetCommitTopic*> by_topic;
   for (const auto& [k, offset] : target) {
-    if (offset < 0)
+    if (offset < 0) {
       return Fail(io, absl::StrCat("cannot read the offsets of ", k.first, "-", k.second));
-    io.out << absl::StrFormat("%-24s %9d %16d\n", k.first, k.second, offset);
-    v1::OffsetCommitTopic*& t = by_topic[k.first];
-    if (t == nullptr) {
-      t = commit.add_topics();
-      t->set_name(k.first);
     }
-    v1::OffsetCommitPartition* p = t->add_partitions();
-    p->set_partition(k.second);
-    p->set_committed_offset(offset);
-    p->set_committed_leader_epoch(-1);
+    io.out << absl::StrFormat("%-24s %9d %16d\n", k.first, k.second, offset);
   }
   if (!args.has("execute")) {
     io.out << "(dry run: add --execute to commit these offsets)\n";
     return 0;
   }
-  StatusOr<v1::OffsetCommitResponse> r = (*admin)->OffsetCommit(commit);
-  if (!r.ok()) return Fail(io, r.status().message());
-  for (const auto& t : r->topics()) {
-    for (const auto& p : t.partitions()) {
-      if (p.error_code() != v1::NONE) {
-        return Fail(io, absl::StrCat("cannot commit ", t.name(), "-", p.partition(), ": ",
-                                     Code(p.error_code(), p.error_message())));
-      }
-    }
+  if (Status st = (*admin)->CommitOffsetsFromOutside(group, target); !st.ok()) {
+    return Fail(io, st.message());
   }
   io.out << "committed " << target.size() << " offsets for group " << group << "\n";
   return 0;

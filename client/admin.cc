@@ -129,6 +129,36 @@ StatusOr<v1::ListOffsetsResponse> AdminSession::ListOffsets(const v1::ListOffset
   return Call<v1::ListOffsetsResponse>(v1::API_KEY_LIST_OFFSETS, request);
 }
 
+StatusOr<AdminSession::PartitionOffsets> AdminSession::OffsetsBySpec(
+    const std::vector<std::pair<std::string, int32_t>>& parts, v1::OffsetSpec spec,
+    int64_t timestamp_ms) {
+  PartitionOffsets out;
+  v1::ListOffsetsRequest req;
+  req.set_replica_id(-1);
+  std::map<std::string, v1::ListOffsetsTopic*> topics;
+  for (const auto& [topic, partition] : parts) {
+    v1::ListOffsetsTopic*& t = topics[topic];
+    if (t == nullptr) {
+      t = req.add_topics();
+      t->set_name(topic);
+    }
+    v1::ListOffsetsPartition* p = t->add_partitions();
+    p->set_partition(partition);
+    p->set_current_leader_epoch(-1);
+    p->set_spec(spec);
+    p->set_timestamp_ms(timestamp_ms);
+    out[{topic, partition}] = -1;
+  }
+  if (parts.empty()) return out;
+  ASSIGN_OR_RETURN(v1::ListOffsetsResponse r, ListOffsets(req));
+  for (const auto& t : r.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.error_code() == v1::NONE) out[{t.name(), p.partition()}] = p.offset();
+    }
+  }
+  return out;
+}
+
 StatusOr<v1::FindCoordinatorResponse> AdminSession::FindCoordinator(const std::string& group) {
   Cluster* cluster = cluster_.get();
   io::Reactor* reactor = &runtime_->reactor();
@@ -201,6 +231,35 @@ StatusOr<v1::DeleteGroupsResponse> AdminSession::DeleteGroups(
 StatusOr<v1::OffsetFetchResponse> AdminSession::OffsetFetch(const v1::OffsetFetchRequest& request) {
   return CallCoordinator<v1::OffsetFetchResponse>(request.group_id(), v1::API_KEY_OFFSET_FETCH,
                                                   request);
+}
+
+Status AdminSession::CommitOffsetsFromOutside(const std::string& group,
+                                              const PartitionOffsets& offsets) {
+  v1::OffsetCommitRequest commit;
+  commit.set_group_id(group);
+  commit.set_generation_id(-1);
+  v1::OffsetCommitTopic* t = nullptr;
+  for (const auto& [tp, offset] : offsets) {  // sorted by topic, so each topic is one entry
+    if (t == nullptr || t->name() != tp.first) {
+      t = commit.add_topics();
+      t->set_name(tp.first);
+    }
+    v1::OffsetCommitPartition* p = t->add_partitions();
+    p->set_partition(tp.second);
+    p->set_committed_offset(offset);
+    p->set_committed_leader_epoch(-1);
+  }
+  ASSIGN_OR_RETURN(v1::OffsetCommitResponse r, OffsetCommit(commit));
+  for (const auto& rt : r.topics()) {
+    for (const auto& p : rt.partitions()) {
+      if (p.error_code() != v1::NONE) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cannot commit ", rt.name(), "-", p.partition(), " for group ", group, ": ",
+            std::string(proto::ErrorName(p.error_code())), " ", p.error_message()));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 StatusOr<v1::OffsetCommitResponse> AdminSession::OffsetCommit(

@@ -40,6 +40,15 @@ class AdminSession {
   StatusOr<v1::DeleteTopicsResponse> DeleteTopics(const v1::DeleteTopicsRequest& request);
   StatusOr<v1::ListOffsetsResponse> ListOffsets(const v1::ListOffsetsRequest& request);
 
+  // (topic, partition) -> offset, for the helpers below.
+  using PartitionOffsets = std::map<std::pair<std::string, int32_t>, int64_t>;
+  // ListOffsets for each partition by `spec` (timestamp_ms only for OFFSET_SPEC_BY_TIMESTAMP):
+  // every requested partition is in the result, -1 where the broker answered an error or found
+  // no offset.
+  StatusOr<PartitionOffsets> OffsetsBySpec(
+      const std::vector<std::pair<std::string, int32_t>>& parts, v1::OffsetSpec spec,
+      int64_t timestamp_ms = 0);
+
   // ---- consumer groups (proto/group.proto) ----
   // The coordinator of `group` (its error code as a Status: kUnavailable for
   // COORDINATOR_NOT_AVAILABLE after retrying until the timeout).
@@ -55,6 +64,9 @@ class AdminSession {
   // Commits offsets for a group from outside it: generation_id -1 and an empty member id, which
   // the coordinator accepts only while the group has no members (offset resets).
   StatusOr<v1::OffsetCommitResponse> OffsetCommit(const v1::OffsetCommitRequest& request);
+  // OffsetCommit of `offsets` for `group` from outside it (generation -1, leader epoch -1); the
+  // first partition's error as a Status (kFailedPrecondition naming the code).
+  Status CommitOffsetsFromOutside(const std::string& group, const PartitionOffsets& offsets);
 
  private:
   AdminSession() = default;

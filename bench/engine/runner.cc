@@ -59,47 +59,17 @@ void DeleteTopics(client::AdminSession& admin, const Workload& w, const RunState
 // start there (the group must be empty: a commit from outside the group, generation -1).
 Status CommitEndOffsets(client::AdminSession& admin, const std::string& group,
                         const std::vector<TopicPartition>& tps) {
-  v1::ListOffsetsRequest lo;
-  lo.set_replica_id(-1);
-  v1::OffsetCommitRequest commit;
-  commit.set_group_id(group);
-  commit.set_generation_id(-1);
-  for (const TopicPartition& tp : tps) {
-    if (lo.topics_size() == 0 || lo.topics(lo.topics_size() - 1).name() != tp.topic) {
-      lo.add_topics()->set_name(tp.topic);
-    }
-    v1::ListOffsetsPartition* p = lo.mutable_topics(lo.topics_size() - 1)->add_partitions();
-    p->set_partition(tp.partition);
-    p->set_current_leader_epoch(-1);
-    p->set_spec(v1::OFFSET_SPEC_LATEST);
-  }
-  ASSIGN_OR_RETURN(v1::ListOffsetsResponse ends, admin.ListOffsets(lo));
-  for (const auto& t : ends.topics()) {
-    v1::OffsetCommitTopic* ct = commit.add_topics();
-    ct->set_name(t.name());
-    for (const auto& p : t.partitions()) {
-      if (p.error_code() != v1::NONE) {
-        return absl::UnavailableError(absl::StrCat("cannot read the end of ", t.name(), "-",
-                                                   p.partition(), ": ",
-                                                   std::string(proto::ErrorName(p.error_code()))));
-      }
-      v1::OffsetCommitPartition* cp = ct->add_partitions();
-      cp->set_partition(p.partition());
-      cp->set_committed_offset(p.offset());
-      cp->set_committed_leader_epoch(-1);
+  std::vector<std::pair<std::string, int32_t>> parts;
+  for (const TopicPartition& tp : tps) parts.push_back({tp.topic, tp.partition});
+  ASSIGN_OR_RETURN(client::AdminSession::PartitionOffsets ends,
+                   admin.OffsetsBySpec(parts, v1::OFFSET_SPEC_LATEST));
+  for (const auto& [tp, end] : ends) {
+    if (end < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read the end of ", tp.first, "-", tp.second));
     }
   }
-  ASSIGN_OR_RETURN(v1::OffsetCommitResponse r, admin.OffsetCommit(commit));
-  for (const auto& t : r.topics()) {
-    for (const auto& p : t.partitions()) {
-      if (p.error_code() != v1::NONE) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "cannot set group ", group, "'s offsets to the partitions' ends (it must be empty): ",
-            std::string(proto::ErrorName(p.error_code())), " ", p.error_message()));
-      }
-    }
-  }
-  return absl::OkStatus();
+  return admin.CommitOffsetsFromOutside(group, ends);
 }
 
 // The interval figures the progress line prints and the timeline keeps.
