@@ -133,6 +133,37 @@ void Coordinator::MarkLost(bool forget_member_id) {
   shared_->changed.SignalAll();
 }
 
+Coordinator::JoinStep Coordinator::OnJoinError(std::string_view api, proto::ErrorCode code,
+                                               const std::string& message, Status* error) {
+  switch (code) {
+    case proto::ErrorCode::NONE:
+      return JoinStep::kProceed;
+    case proto::ErrorCode::UNKNOWN_MEMBER_ID:
+      member_id_.clear();
+      generation_ = -1;
+      return JoinStep::kRejoin;
+    case proto::ErrorCode::ILLEGAL_GENERATION:
+      generation_ = -1;
+      return JoinStep::kRejoin;
+    case proto::ErrorCode::REBALANCE_IN_PROGRESS:
+      return JoinStep::kRejoin;
+    case proto::ErrorCode::COORDINATOR_NOT_AVAILABLE:
+    case proto::ErrorCode::NOT_COORDINATOR:
+      coordinator_node_.reset();
+      *error = GroupError(api, code, message);
+      return JoinStep::kFail;
+    case proto::ErrorCode::COORDINATOR_LOAD_IN_PROGRESS:
+      *error = GroupError(api, code, message);
+      return JoinStep::kFail;
+    default:
+      // FENCED_INSTANCE_ID, INVALID_GROUP_ID, GROUP_MAX_SIZE_REACHED,
+      // INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, ...: not retried.
+      *error = GroupError(api, code, message);
+      SetFatal(*error);
+      return JoinStep::kFail;
+  }
+}
+
 void Coordinator::SetFatal(Status status) {
   joined_ = false;
   absl::MutexLock lock(&shared_->mu);
@@ -289,35 +320,15 @@ Task<Status> Coordinator::JoinAndSync() {
         co_await CallCoordinator(proto::ApiKey::API_KEY_JOIN_GROUP, join, join_timeout);
     if (!reply.ok()) co_return reply.status();
     const auto& jr = reply->as<v1::JoinGroupResponse>();
-    switch (jr.error_code()) {
-      case proto::ErrorCode::NONE:
-        break;
-      case proto::ErrorCode::MEMBER_ID_REQUIRED:
-        member_id_ = jr.member_id();
-        continue;
-      case proto::ErrorCode::UNKNOWN_MEMBER_ID:
-        member_id_.clear();
-        generation_ = -1;
-        continue;
-      case proto::ErrorCode::ILLEGAL_GENERATION:
-        generation_ = -1;
-        continue;
-      case proto::ErrorCode::REBALANCE_IN_PROGRESS:
-        continue;
-      case proto::ErrorCode::COORDINATOR_NOT_AVAILABLE:
-      case proto::ErrorCode::NOT_COORDINATOR:
-        coordinator_node_.reset();
-        co_return GroupError("JoinGroup", jr.error_code(), jr.error_message());
-      case proto::ErrorCode::COORDINATOR_LOAD_IN_PROGRESS:
-        co_return GroupError("JoinGroup", jr.error_code(), jr.error_message());
-      default: {
-        // FENCED_INSTANCE_ID, INVALID_GROUP_ID, GROUP_MAX_SIZE_REACHED,
-        // INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, ...: not retried.
-        Status fatal = GroupError("JoinGroup", jr.error_code(), jr.error_message());
-        SetFatal(fatal);
-        co_return fatal;
-      }
+    if (jr.error_code() == proto::ErrorCode::MEMBER_ID_REQUIRED) {
+      member_id_ = jr.member_id();
+      continue;
     }
+    Status join_error;
+    const JoinStep joined =
+        OnJoinError("JoinGroup", jr.error_code(), jr.error_message(), &join_error);
+    if (joined == JoinStep::kRejoin) continue;
+    if (joined == JoinStep::kFail) co_return join_error;
     generation_ = jr.generation_id();
     member_id_ = jr.member_id();
     const std::string protocol = jr.protocol_name();
@@ -344,30 +355,11 @@ Task<Status> Coordinator::JoinAndSync() {
         co_await CallCoordinator(proto::ApiKey::API_KEY_SYNC_GROUP, sync, join_timeout);
     if (!synced.ok()) co_return synced.status();
     const auto& sr = synced->as<v1::SyncGroupResponse>();
-    switch (sr.error_code()) {
-      case proto::ErrorCode::NONE:
-        break;
-      case proto::ErrorCode::REBALANCE_IN_PROGRESS:
-        continue;
-      case proto::ErrorCode::UNKNOWN_MEMBER_ID:
-        member_id_.clear();
-        generation_ = -1;
-        continue;
-      case proto::ErrorCode::ILLEGAL_GENERATION:
-        generation_ = -1;
-        continue;
-      case proto::ErrorCode::COORDINATOR_NOT_AVAILABLE:
-      case proto::ErrorCode::NOT_COORDINATOR:
-        coordinator_node_.reset();
-        co_return GroupError("SyncGroup", sr.error_code(), sr.error_message());
-      case proto::ErrorCode::COORDINATOR_LOAD_IN_PROGRESS:
-        co_return GroupError("SyncGroup", sr.error_code(), sr.error_message());
-      default: {
-        Status fatal = GroupError("SyncGroup", sr.error_code(), sr.error_message());
-        SetFatal(fatal);
-        co_return fatal;
-      }
-    }
+    Status sync_error;
+    const JoinStep synced_step =
+        OnJoinError("SyncGroup", sr.error_code(), sr.error_message(), &sync_error);
+    if (synced_step == JoinStep::kRejoin) continue;
+    if (synced_step == JoinStep::kFail) co_return sync_error;
     StatusOr<std::vector<TopicPartition>> assigned = DecodeAssignment(sr.assignment());
     if (!assigned.ok()) {
       SetFatal(assigned.status());

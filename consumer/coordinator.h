@@ -95,6 +95,12 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   // Fenced: the member's partitions are lost; the next poll() reports them and rejoins.
   void MarkLost(bool forget_member_id);
   void SetFatal(Status status);
+  // What an error answer to JoinGroup or SyncGroup (`api`) means for the join loop: rejoin
+  // (after forgetting the member id or generation as the code demands), or stop with *error
+  // (a coordinator to find again: retried later; anything else: fatal). NONE: proceed.
+  enum class JoinStep { kProceed, kRejoin, kFail };
+  JoinStep OnJoinError(std::string_view api, proto::ErrorCode code, const std::string& message,
+                       Status* error);
   void RequestRejoin();
   void ArmTimer(int64_t at_ns, int64_t now_ns);
   void TaskDone();
