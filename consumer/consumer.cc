@@ -242,7 +242,12 @@ class Consumer::Impl {
           wake = false;
         }
         if (shared_->changed.WaitWithDeadline(&shared_->mu, deadline)) {
-          // One last look: data may have come with the deadline.
+          // One last look: data may have come with the deadline (after the group's events: the
+          // session may have expired while this thread waited).
+          if (group_.enabled()) {
+            result = group_.ProcessEvents();
+            if (!result.ok()) break;
+          }
           result = subs.Collect(max, &out, SystemClock::Get().monotonic_ns());
           break;
         }

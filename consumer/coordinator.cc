@@ -70,7 +70,8 @@ Coordinator::Coordinator(io::Reactor& reactor, ConsumerConfig config,
     : reactor_(reactor),
       config_(std::move(config)),
       shared_(std::move(shared)),
-      cluster_(reactor, MakeOptions(config_, std::move(bootstrap))),
+      cluster_(reactor, MakeOptions(config_, bootstrap)),
+      join_cluster_(reactor, MakeOptions(config_, std::move(bootstrap))),
       wake_(reactor),
       idle_(reactor),
       commit_gate_(reactor, 1) {}
@@ -196,6 +197,11 @@ Task<StatusOr<int32_t>> Coordinator::EnsureCoordinator() {
           absl::StrCat("coordinator node ", node, " is not in the metadata"));
     }
   }
+  if (!join_cluster_.broker(node)) {
+    std::vector<std::string> none;
+    Status st = co_await join_cluster_.refresh(std::move(none));
+    if (!st.ok()) co_return st;
+  }
   coordinator_node_ = node;
   co_return node;
 }
@@ -205,7 +211,10 @@ Task<StatusOr<client::Reply>> Coordinator::CallCoordinator(proto::ApiKey api,
                                                            milliseconds timeout) {
   StatusOr<int32_t> node = co_await EnsureCoordinator();
   if (!node.ok()) co_return node.status();
-  StatusOr<std::shared_ptr<client::BrokerConnection>> conn = co_await cluster_.connection(*node);
+  const bool membership =
+      api == proto::ApiKey::API_KEY_JOIN_GROUP || api == proto::ApiKey::API_KEY_SYNC_GROUP;
+  client::Cluster& cluster = membership ? join_cluster_ : cluster_;
+  StatusOr<std::shared_ptr<client::BrokerConnection>> conn = co_await cluster.connection(*node);
   if (!conn.ok()) {
     coordinator_node_.reset();
     co_return conn.status();
@@ -351,6 +360,7 @@ Task<Status> Coordinator::JoinAndSync() {
         a->set_assignment(std::move(bytes));
       }
     }
+    const int64_t sync_sent = NowNs();
     StatusOr<client::Reply> synced =
         co_await CallCoordinator(proto::ApiKey::API_KEY_SYNC_GROUP, sync, join_timeout);
     if (!synced.ok()) co_return synced.status();
@@ -375,6 +385,7 @@ Task<Status> Coordinator::JoinAndSync() {
     GroupState& g = shared_->group;
     g.pending = PendingAssignment{generation_, *std::move(assigned)};
     g.generation = generation_;
+    g.session_renewed_ns = sync_sent;
     g.member_id = member_id_;
     g.resolved_topics = names;
     g.joined_version = version;
@@ -394,10 +405,15 @@ Task<void> Coordinator::Heartbeat() {
   request.set_member_id(member_id_);
   request.set_group_instance_id(config_.group_instance_id);
   const int32_t generation = generation_;
+  const int64_t sent = NowNs();
   StatusOr<client::Reply> reply = co_await CallCoordinator(
       proto::ApiKey::API_KEY_HEARTBEAT, request, milliseconds(config_.request_timeout_ms));
   if (!reply.ok() || generation != generation_ || !joined_) co_return;
   const proto::ErrorCode code = reply->as<v1::HeartbeatResponse>().error_code();
+  if (code == proto::ErrorCode::NONE || code == proto::ErrorCode::REBALANCE_IN_PROGRESS) {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->group.session_renewed_ns = sent;  // the member is still in the group
+  }
   switch (code) {
     case proto::ErrorCode::NONE:
       break;
@@ -470,11 +486,12 @@ Task<void> Coordinator::Drive() {
     wake_.reset();
     int64_t now = NowNs();
     bool subscribed = false, rejoin = false, allowed = false, in_poll = false, fatal = false;
-    bool awaiting = false, auto_commit = false;
+    bool awaiting = false, auto_commit = false, expired = false;
     int64_t last_poll = 0;
     {
       absl::MutexLock lock(&shared_->mu);
-      const GroupState& g = shared_->group;
+      GroupState& g = shared_->group;
+      expired = std::exchange(g.session_expired, false);
       subscribed = g.subscribed;
       rejoin = g.rejoin_needed;
       allowed = g.join_allowed;
@@ -485,6 +502,10 @@ Task<void> Coordinator::Drive() {
       auto_commit = config_.enable_auto_commit && !shared_->subs.Assignment().empty();
     }
     if (fatal) subscribed = false;
+    if (expired && joined_) {
+      MarkLost(false);  // poll() saw the session expire; the next JoinGroup learns the rest
+      continue;
+    }
     const int64_t max_poll = MsToNs(config_.max_poll_interval_ms);
     if (subscribed && joined_ && !in_poll && now - last_poll > max_poll) {
       // Kafka's poll timeout: leave so the others take the partitions (a static member only
@@ -541,11 +562,16 @@ Task<void> Coordinator::Stop() {
   commit_gate_.close();
   Wake();
   co_await cluster_.close();
+  co_await join_cluster_.close();
   while (active_ > 0) {
     co_await idle_.wait();
-    if (active_ > 0) co_await cluster_.close();
+    if (active_ > 0) {
+      co_await cluster_.close();
+      co_await join_cluster_.close();
+    }
   }
   co_await cluster_.close();
+  co_await join_cluster_.close();
 }
 
 }  // namespace spool::consumer

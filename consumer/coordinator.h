@@ -110,6 +110,11 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   ConsumerConfig config_;
   std::shared_ptr<SharedState> shared_;
   client::Cluster cluster_;
+  // JoinGroup and SyncGroup go over a connection of their own: the coordinator parks them until
+  // the rebalance completes, and a broker answers a connection's requests in order, so on the
+  // shared connection they would hold up the commits and fetches of offsets a cooperative member
+  // still makes while it rejoins (consumption would pause for the whole rebalance).
+  client::Cluster join_cluster_;
   io::Event wake_;
   io::Notifier idle_;
   client::FifoSemaphore commit_gate_;

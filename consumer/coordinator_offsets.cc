@@ -110,7 +110,9 @@ Task<Status> Coordinator::Commit(OffsetMap offsets) {
         done = true;
         continue;
       case proto::ErrorCode::REBALANCE_IN_PROGRESS:
-        if (subscribed) RequestRejoin();
+        // Mid-join (joined_ is false until SyncGroup) the rejoin is already under way; asking
+        // for another would cost the group an extra round.
+        if (subscribed && joined_) RequestRejoin();
         result = CommitFenced(code, where);
         done = true;
         continue;

@@ -56,10 +56,19 @@ struct GroupState {
   // never the live positions, which include the batch the user may still be processing.
   std::map<TopicPartition, int64_t> polled_positions;
   bool in_poll = false;  // inside poll() now (time there does not count)
+  // poll() found the session expired (session_renewed_ns below): the I/O thread forgets the
+  // generation too.
+  bool session_expired = false;
 
   // ---- set by the I/O thread ----
   bool rejoin_needed = false;
   bool lost = false;  // fenced: `owned` is lost, not revoked
+  // Monotonic send time of the latest request the coordinator answered as this member's
+  // (Heartbeat, SyncGroup): the coordinator renewed the session no earlier. Once
+  // session_timeout_ms has passed since, it has dropped the member (the process stalled: a
+  // SIGSTOP, swapping, a stuck disk) and its partitions may be consumed elsewhere, so poll()
+  // reports them lost and hands out none of their records.
+  int64_t session_renewed_ns = 0;
   std::optional<PendingAssignment> pending;
   std::deque<CompletedCommit> completed_commits;
   Status fatal;                              // a non-retriable group error; poll() returns it

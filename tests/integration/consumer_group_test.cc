@@ -119,6 +119,9 @@ class Member {
   size_t assigned() const { return assigned_.load(); }
   int64_t consumed() const { return consumed_.load(); }
   bool failed() const { return failed_.load(); }
+  // The generation as of the member's last poll(), and how often its assignment changed.
+  int32_t generation() const { return generation_.load(); }
+  int assignment_changes() const { return assignment_changes_.load(); }
 
  private:
   void Run() {
@@ -130,7 +133,9 @@ class Member {
         failed_ = true;
         break;
       }
-      assigned_ = consumer_->assignment().size();
+      const size_t assigned = consumer_->assignment().size();
+      if (assigned != assigned_.exchange(assigned)) ++assignment_changes_;
+      generation_ = consumer_->group_generation().second;
       if (const int64_t stall = stall_ms_.exchange(0); stall > 0) {
         std::this_thread::sleep_for(milliseconds(stall));  // the slow processing under test
       }
@@ -166,6 +171,8 @@ class Member {
   std::atomic<int64_t> consumed_{0};
   std::atomic<bool> failed_{false};
   std::atomic<int64_t> stall_ms_{0};
+  std::atomic<int32_t> generation_{-1};
+  std::atomic<int> assignment_changes_{0};
   bool manual_commit_ = true;
 };
 
@@ -438,6 +445,98 @@ TEST_F(ConsumerGroupIntegrationTest, AStalledMemberLeavesAfterMaxPollIntervalAnd
   b->Stop();
   ExpectEverythingConsumed(ledger);
   EXPECT_EQ(Committed("g-stall"), LogEnds());
+}
+
+// KIP-345: a static member (group.instance.id) that restarts within the session timeout gets its
+// partitions back without a rebalance: the other member's generation and assignment never
+// change. One that does not come back loses its partitions when its session expires.
+TEST_F(ConsumerGroupIntegrationTest, AStaticMemberRestartsWithoutARebalance) {
+  Produce(3000);
+  Ledger ledger;
+  auto instance = [](std::string id) {
+    return [id](ConsumerConfig& c) { c.group_instance_id = id; };
+  };
+  auto a = std::make_unique<Member>(bootstrap_, "g-static", &ledger, instance("static-a"));
+  auto b = std::make_unique<Member>(bootstrap_, "g-static", &ledger, instance("static-b"));
+  ASSERT_TRUE(WaitUntil([&] { return a->assigned() == 6 && b->assigned() == 6; },
+                        std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitUntil([&] { return ledger.distinct() == 3000; }, std::chrono::seconds(30)));
+  const int32_t generation = a->generation();
+  const int a_changes = a->assignment_changes();
+  ASSERT_GT(generation, 0);
+  ASSERT_EQ(b->generation(), generation);
+  b->Stop();  // a static member's close() sends no LeaveGroup
+  b.reset();
+  const auto restart_at = Clock::now();
+  b = std::make_unique<Member>(bootstrap_, "g-static", &ledger, instance("static-b"));
+  ASSERT_TRUE(WaitUntil([&] { return b->assigned() == 6; }, std::chrono::seconds(5)))
+      << "the restarted static member did not get its partitions back: " << b->assigned();
+  std::cout << "static member: restarted and consuming again after " << MsSince(restart_at)
+            << " ms\n";
+  EXPECT_EQ(b->generation(), generation) << "the restart caused a rebalance";
+  Produce(3000);
+  ASSERT_TRUE(WaitUntil([&] { return ledger.distinct() == static_cast<size_t>(produced_); },
+                        std::chrono::seconds(30)))
+      << ledger.distinct() << " of " << produced_;
+  EXPECT_EQ(a->generation(), generation) << "the other member saw a rebalance";
+  EXPECT_EQ(a->assignment_changes(), a_changes);
+  EXPECT_EQ(a->assigned(), 6u);
+  EXPECT_EQ(Committed("g-static"), LogEnds());
+
+  // Gone for good: after session.timeout.ms the survivor takes every partition.
+  b->Stop();
+  ASSERT_TRUE(WaitUntil([&] { return a->assigned() == kPartitions; }, std::chrono::seconds(20)))
+      << "the departed static member's partitions did not move: " << a->assigned();
+  EXPECT_GT(a->generation(), generation);
+  Produce(1200);
+  ASSERT_TRUE(WaitUntil([&] { return ledger.distinct() == static_cast<size_t>(produced_); },
+                        std::chrono::seconds(30)));
+  a->Stop();
+  ExpectEverythingConsumed(ledger);
+  EXPECT_EQ(Committed("g-static"), LogEnds());
+}
+
+// Members ride out a broker restart (SIGTERM, then kill -9): they reconnect, find the
+// coordinator again, rejoin, and continue from the offsets committed before the restart; at the
+// end every record was consumed and the committed offsets are the log end.
+TEST_F(ConsumerGroupIntegrationTest, MembersCarryOnAcrossBrokerRestarts) {
+  Produce(3000);
+  Ledger ledger;
+  auto a = std::make_unique<Member>(bootstrap_, "g-restart", &ledger);
+  auto b = std::make_unique<Member>(bootstrap_, "g-restart", &ledger);
+  ASSERT_TRUE(WaitUntil([&] { return a->assigned() == 6 && b->assigned() == 6; },
+                        std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitUntil([&] { return ledger.distinct() == 3000; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      WaitUntil([&] { return Committed("g-restart") == LogEnds(); }, std::chrono::seconds(30)));
+  const std::map<int32_t, int64_t> before = Committed("g-restart");
+  for (const bool crash : {false, true}) {
+    if (crash) {
+      broker_->Kill();
+    } else {
+      ASSERT_TRUE(broker_->Terminate().ok());
+    }
+    ASSERT_TRUE(broker_->Restart().ok()) << broker_->log_tail();
+    auto admin = client::AdminSession::Open(bootstrap_, milliseconds(30000), "group-test");
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = *std::move(admin);
+    for (const auto& [p, offset] : Committed("g-restart")) {
+      EXPECT_GE(offset, before.at(p)) << "partition " << p << ": a commit was lost in the restart";
+    }
+    Produce(3000);
+    ASSERT_TRUE(WaitUntil([&] { return ledger.distinct() == static_cast<size_t>(produced_); },
+                          std::chrono::seconds(60)))
+        << (crash ? "after kill -9: " : "after SIGTERM: ") << ledger.distinct() << " of "
+        << produced_;
+  }
+  ASSERT_TRUE(
+      WaitUntil([&] { return Committed("g-restart") == LogEnds(); }, std::chrono::seconds(30)));
+  a->Stop();
+  b->Stop();
+  EXPECT_FALSE(a->failed() || b->failed());
+  ExpectEverythingConsumed(ledger);
+  std::cout << "broker restarts: " << produced_
+            << " records, consumed twice: " << ledger.duplicates() << "\n";
 }
 
 // The child member (this binary re-executed): consumes group g2 with commit-after-process,
