@@ -100,6 +100,18 @@ std::string_view ErrorName(ErrorCode code) {
       return "GROUP_MAX_SIZE_REACHED";
     case v1::FENCED_INSTANCE_ID:
       return "FENCED_INSTANCE_ID";
+    case v1::STALE_BROKER_EPOCH:
+      return "STALE_BROKER_EPOCH";
+    case v1::UNKNOWN_TOPIC_ID:
+      return "UNKNOWN_TOPIC_ID";
+    case v1::DUPLICATE_BROKER_REGISTRATION:
+      return "DUPLICATE_BROKER_REGISTRATION";
+    case v1::BROKER_ID_NOT_REGISTERED:
+      return "BROKER_ID_NOT_REGISTERED";
+    case v1::INELIGIBLE_REPLICA:
+      return "INELIGIBLE_REPLICA";
+    case v1::INVALID_UPDATE_VERSION:
+      return "INVALID_UPDATE_VERSION";
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -199,6 +211,18 @@ bool IsRetriable(ErrorCode code) {
       return false;
     case v1::FENCED_INSTANCE_ID:
       return false;
+    case v1::STALE_BROKER_EPOCH:
+      return false;
+    case v1::UNKNOWN_TOPIC_ID:
+      return true;
+    case v1::DUPLICATE_BROKER_REGISTRATION:
+      return false;
+    case v1::BROKER_ID_NOT_REGISTERED:
+      return false;
+    case v1::INELIGIBLE_REPLICA:
+      return false;
+    case v1::INVALID_UPDATE_VERSION:
+      return false;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -297,6 +321,18 @@ absl::StatusCode StatusCodeFor(ErrorCode code) {
     case v1::GROUP_MAX_SIZE_REACHED:
       return absl::StatusCode::kResourceExhausted;
     case v1::FENCED_INSTANCE_ID:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::STALE_BROKER_EPOCH:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::UNKNOWN_TOPIC_ID:
+      return absl::StatusCode::kNotFound;
+    case v1::DUPLICATE_BROKER_REGISTRATION:
+      return absl::StatusCode::kAlreadyExists;
+    case v1::BROKER_ID_NOT_REGISTERED:
+      return absl::StatusCode::kNotFound;
+    case v1::INELIGIBLE_REPLICA:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::INVALID_UPDATE_VERSION:
       return absl::StatusCode::kFailedPrecondition;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
