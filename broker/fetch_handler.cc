@@ -107,20 +107,12 @@ Task<StatusOr<Response>> HandleFetch(BrokerCore& core, proto::Frame frame,
       Item item;
       item.in = &p;
       item.topic = t.name();
-      int shard = -1;
-      if (info == nullptr || p.partition() < 0 || p.partition() >= info->num_partitions) {
-        item.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
-      } else if (p.current_leader_epoch() >= 0 &&
-                 p.current_leader_epoch() != kSingleNodeLeaderEpoch) {
-        item.error = p.current_leader_epoch() < kSingleNodeLeaderEpoch
-                         ? ErrorCode::FENCED_LEADER_EPOCH
-                         : ErrorCode::UNKNOWN_LEADER_EPOCH;
-      } else {
-        item.known = true;
-        shard = core.partitions.OwnerShard(t.name(), p.partition());
-      }
+      const PartitionRoute route =
+          RoutePartition(core, info.get(), t.name(), p.partition(), p.current_leader_epoch());
+      item.error = route.error;
+      item.known = route.error == ErrorCode::NONE;
       items.push_back(std::move(item));
-      owner.push_back(shard);
+      owner.push_back(route.shard);
     }
   }
 

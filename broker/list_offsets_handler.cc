@@ -35,22 +35,15 @@ Task<StatusOr<Response>> HandleListOffsets(BrokerCore& core, proto::Frame frame,
       Item item;
       item.in = &p;
       item.topic = t.name();
-      int shard = -1;
-      if (info == nullptr || p.partition() < 0 || p.partition() >= info->num_partitions) {
-        item.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
-      } else if (p.spec() != v1::OFFSET_SPEC_EARLIEST && p.spec() != v1::OFFSET_SPEC_LATEST &&
-                 p.spec() != v1::OFFSET_SPEC_BY_TIMESTAMP) {
-        item.error = ErrorCode::INVALID_REQUEST;
-      } else if (p.current_leader_epoch() >= 0 &&
-                 p.current_leader_epoch() != kSingleNodeLeaderEpoch) {
-        item.error = p.current_leader_epoch() < kSingleNodeLeaderEpoch
-                         ? ErrorCode::FENCED_LEADER_EPOCH
-                         : ErrorCode::UNKNOWN_LEADER_EPOCH;
-      } else {
-        shard = core.partitions.OwnerShard(t.name(), p.partition());
+      PartitionRoute route =
+          RoutePartition(core, info.get(), t.name(), p.partition(), p.current_leader_epoch());
+      if (route.error == ErrorCode::NONE && p.spec() != v1::OFFSET_SPEC_EARLIEST &&
+          p.spec() != v1::OFFSET_SPEC_LATEST && p.spec() != v1::OFFSET_SPEC_BY_TIMESTAMP) {
+        route = {ErrorCode::INVALID_REQUEST, -1};
       }
+      item.error = route.error;
       items.push_back(std::move(item));
-      owner.push_back(shard);
+      owner.push_back(route.shard);
     }
   }
 

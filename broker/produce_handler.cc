@@ -235,14 +235,14 @@ Task<std::optional<Response>> HandleProduce(BrokerCore& core, proto::Frame frame
       continue;
     }
     std::shared_ptr<const TopicInfo> info = core.partitions.FindTopic(item.topic);
-    if (info == nullptr || item.partition < 0 || item.partition >= info->num_partitions) {
-      item.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+    const PartitionRoute route = RoutePartition(core, info.get(), item.topic, item.partition);
+    if (route.error != ErrorCode::NONE) {
+      item.error = route.error;
       item.message = absl::StrCat("no partition ", item.topic, "-", item.partition);
       continue;
     }
     Validate(item, info->config);
-    if (item.error == ErrorCode::NONE)
-      owner[i] = core.partitions.OwnerShard(item.topic, item.partition);
+    if (item.error == ErrorCode::NONE) owner[i] = route.shard;
   }
 
   const int32_t timeout_ms =

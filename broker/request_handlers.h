@@ -28,6 +28,7 @@
 #include "common/io/event.h"
 #include "common/task.h"
 #include "proto/body.h"
+#include "proto/errors.h"
 #include "proto/frame_decoder.h"
 
 namespace spool::broker {
@@ -57,6 +58,19 @@ struct BrokerCore {
 };
 
 // A response frame for `request` carrying `body` and `payload` (kept alive by `keep_alive`).
+// The checks every request addressed to one partition shares: the topic and the partition exist
+// (else UNKNOWN_TOPIC_OR_PARTITION), and a current_leader_epoch the client gave (>= 0) is the
+// partition's (older: FENCED_LEADER_EPOCH, the client is behind; newer: UNKNOWN_LEADER_EPOCH,
+// this broker is). On NONE, `shard` is the shard that owns the partition. `info` is the topic as
+// FindTopic returned it (may be null). The one place for the leader-epoch rule.
+struct PartitionRoute {
+  proto::ErrorCode error = proto::ErrorCode::NONE;
+  int shard = -1;
+};
+PartitionRoute RoutePartition(const BrokerCore& core, const TopicInfo* info,
+                              const std::string& topic, int32_t partition,
+                              int32_t current_leader_epoch = -1);
+
 [[nodiscard]] StatusOr<Response> MakeResponse(
     const proto::FrameHeader& request, const google::protobuf::MessageLite& body,
     std::span<const std::span<const std::byte>> payload = {},

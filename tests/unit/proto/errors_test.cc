@@ -39,7 +39,8 @@ TEST(ErrorCodes, RetriableFlagsMatchTheSpec) {
                                            "THROTTLING_QUOTA_EXCEEDED",
                                            "COORDINATOR_LOAD_IN_PROGRESS",
                                            "COORDINATOR_NOT_AVAILABLE",
-                                           "NOT_COORDINATOR"};
+                                           "NOT_COORDINATOR",
+                                           "UNKNOWN_TOPIC_ID"};
   for (int i = 0; i < Codes()->value_count(); ++i) {
     const auto* value = Codes()->value(i);
     EXPECT_EQ(IsRetriable(static_cast<ErrorCode>(value->number())),
