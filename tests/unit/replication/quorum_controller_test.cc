@@ -1,0 +1,896 @@
+// QuorumController on real reactors and real files (replication/controller/quorum_controller.h):
+// a single voter that registers brokers, creates and deletes topics and restarts from disk;
+// three voters on three reactor threads over LocalNetwork: requests through the active
+// controller, NOT_CONTROLLER from a follower naming the leader, the active controller stopped
+// under a stream of CreateTopics (no answered topic lost), the whole quorum restarted; a broker
+// that stops heartbeating is fenced and its leaderships move; FetchMetadata rebuilds the image.
+//
+// Every wait has a deadline: the test thread waits on a future or polls a condition until a
+// deadline; nothing sleeps to let something happen.
+#include "replication/controller/quorum_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/strings/str_cat.h"
+#include "common/io/file_system.h"
+#include "replication/controller/controller_errors.h"
+#include "replication/raft/local_transport.h"
+#include "tests/support/test_env.h"
+
+namespace spool::controller {
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr int64_t kSlowdown = 4;
+#else
+constexpr int64_t kSlowdown = 1;
+#endif
+constexpr int64_t kElectionNs = 150'000'000 * kSlowdown;
+constexpr milliseconds kElection{150 * kSlowdown};
+constexpr milliseconds kCallTimeout{20'000};
+
+// ---- one reactor on its own thread ----
+
+class Host {
+ public:
+  Host() {
+    std::promise<void> ready;
+    std::future<void> f = ready.get_future();
+    std::shared_future<void> release = release_.get_future().share();
+    thread_ = std::thread([this, &ready, release] {
+      std::unique_ptr<io::Reactor> r = testing::MakeReactor();
+      fs_ = io::NewReactorFileSystem(*r);
+      reactor_ = r.get();
+      ready.set_value();
+      r->run();
+      release.wait();  // stop() may still be waking this reactor
+      fs_.reset();
+      r.reset();
+    });
+    f.wait();
+  }
+  ~Host() {
+    reactor_->stop();
+    release_.set_value();
+    thread_.join();
+  }
+  io::Reactor& reactor() { return *reactor_; }
+  io::FileSystem& fs() { return *fs_; }
+
+  template <typename F>
+  auto Do(F fn, milliseconds timeout = kCallTimeout) -> std::optional<decltype(fn())> {
+    using T = decltype(fn());
+    auto p = std::make_shared<std::promise<T>>();
+    std::future<T> f = p->get_future();
+    reactor_->post([p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
+    if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+    return f.get();
+  }
+  template <typename T>
+  std::future<T> Spawn(absl::AnyInvocable<Task<T>()> fn) {
+    auto p = std::make_shared<std::promise<T>>();
+    std::future<T> f = p->get_future();
+    auto holder = std::make_shared<absl::AnyInvocable<Task<T>()>>(std::move(fn));
+    reactor_->post([this, holder, p]() { reactor_->spawn(Runner<T>(holder, p)); });
+    return f;
+  }
+  template <typename T>
+  std::optional<T> Call(absl::AnyInvocable<Task<T>()> fn, milliseconds timeout = kCallTimeout) {
+    std::future<T> f = Spawn<T>(std::move(fn));
+    if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+    return f.get();
+  }
+
+ private:
+  template <typename T>
+  static Task<void> Runner(std::shared_ptr<absl::AnyInvocable<Task<T>()>> fn,
+                           std::shared_ptr<std::promise<T>> p) {
+    Task<T> t = (*fn)();
+    T v = co_await std::move(t);
+    p->set_value(std::move(v));
+  }
+
+  std::promise<void> release_;
+  std::thread thread_;
+  io::Reactor* reactor_ = nullptr;
+  std::unique_ptr<io::FileSystem> fs_;
+};
+
+bool PollUntil(const std::function<bool()>& cond, milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  for (;;) {
+    if (cond()) return true;
+    if (SteadyClock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+}
+
+Status TimedOut(const std::string& what) {
+  return absl::DeadlineExceededError(absl::StrCat(what, " timed out"));
+}
+
+// ---- a quorum of controllers ----
+
+struct QuorumOptions {
+  int voters = 1;
+  uint64_t snapshot_every = 1024;
+  int64_t session_timeout_ms = 9000;
+  size_t retained_batches = 4096;
+};
+
+class Quorum {
+ public:
+  explicit Quorum(QuorumOptions o) : o_(o), seed_(testing::TestSeed()), net_("qctl-test") {
+    for (int i = 1; i <= o.voters; ++i) ids_.push_back(raft::NodeId{static_cast<uint32_t>(i)});
+    for (raft::NodeId id : ids_) {
+      auto v = std::make_unique<Voter>();
+      v->id = id;
+      v->dir = dir_.file(absl::StrCat("node", id.value()));
+      v->transport = std::make_unique<raft::LocalTransport>(net_, id);
+      voters_[static_cast<int>(id.value())] = std::move(v);
+    }
+    for (int i : All()) EXPECT_TRUE(Start(i).ok());
+  }
+  ~Quorum() {
+    for (int i : All()) {
+      if (running(i)) PermitUncheckedError(Stop(i));
+    }
+  }
+
+  std::vector<int> All() const {
+    std::vector<int> out;
+    for (raft::NodeId id : ids_) out.push_back(static_cast<int>(id.value()));
+    return out;
+  }
+  std::vector<int> Running() {
+    std::vector<int> out;
+    for (int i : All()) {
+      if (running(i)) out.push_back(i);
+    }
+    return out;
+  }
+  // Voter i's controller is read and replaced on its reactor thread only, so a test thread that
+  // streams requests never races with a Stop() on another test thread.
+  bool running(int i) {
+    Voter& v = *voters_.at(i);
+    return v.host.Do([&v] { return v.controller != nullptr; }).value_or(false);
+  }
+  Host& host(int i) { return voters_.at(i)->host; }
+  raft::LocalNetwork& net() { return net_; }
+  QuorumController* ctl(int i) { return voters_.at(i)->controller.get(); }
+
+  Status Start(int i) {
+    Voter& v = *voters_.at(i);
+    QuorumControllerOptions o;
+    o.driver.raft.id = v.id;
+    o.driver.raft.voters = ids_;
+    o.driver.raft.election_timeout_ns = kElectionNs;
+    o.driver.raft.heartbeat_interval_ns = kElectionNs / 5;
+    o.driver.dir = v.dir;
+    o.driver.cluster_id = net_.cluster_id();
+    o.driver.snapshot_every = o_.snapshot_every;
+    o.driver.seed = seed_ + v.id.value() * 1000 + static_cast<uint64_t>(++v.starts);
+    o.config.session_timeout_ms = o_.session_timeout_ms;
+    o.config.default_replication_factor = 1;
+    o.seed = seed_ * 7 + v.id.value() + static_cast<uint64_t>(v.starts) * 100;
+    o.retained_batches = o_.retained_batches;
+    std::optional<Status> st = v.host.Call<Status>([this, &v, o]() -> Task<Status> {
+      QuorumControllerOptions opts = o;
+      StatusOr<std::unique_ptr<QuorumController>> c = co_await QuorumController::Start(
+          v.host.reactor(), v.host.fs(), std::move(opts), *v.transport);
+      if (!c.ok()) co_return c.status();
+      v.controller = std::move(c).value();
+      net_.Attach(v.id, v.host.reactor(), v.controller->driver());
+      co_return absl::OkStatus();
+    });
+    if (!st.has_value()) return TimedOut("start");
+    return *st;
+  }
+
+  Status Stop(int i) {
+    Voter& v = *voters_.at(i);
+    std::optional<Status> st = v.host.Call<Status>([this, &v]() -> Task<Status> {
+      net_.Detach(v.id);
+      Status s = co_await v.controller->Stop();
+      v.controller.reset();
+      co_return s;
+    });
+    if (!st.has_value()) return TimedOut("stop");
+    return *st;
+  }
+
+  QuorumStatus StatusOf(int i) {
+    Voter& v = *voters_.at(i);
+    return v.host.Do([&v] { return v.controller ? v.controller->status() : QuorumStatus{}; })
+        .value_or(QuorumStatus{});
+  }
+  std::pair<int64_t, ClusterImage> Committed(int i) {
+    Voter& v = *voters_.at(i);
+    using P = std::pair<int64_t, ClusterImage>;
+    return v.host
+        .Do([&v] {
+          return v.controller ? P(v.controller->committed_index(), v.controller->committed_image())
+                              : P(-1, ClusterImage{});
+        })
+        .value_or(P(-1, ClusterImage{}));
+  }
+
+  // Waits until exactly one running voter is the active controller; 0 if none in time.
+  int WaitForActive(milliseconds timeout) {
+    int active = 0;
+    PollUntil(
+        [&] {
+          active = 0;
+          for (int i : Running()) {
+            if (StatusOf(i).active) {
+              if (active != 0) return false;
+              active = i;
+            }
+          }
+          return active != 0;
+        },
+        timeout);
+    return active;
+  }
+
+  // Runs a request coroutine on voter i: `fn(controller)` returns the Task.
+  template <typename T>
+  std::optional<T> Run(int i, std::function<Task<T>(QuorumController*)> fn,
+                       milliseconds timeout = kCallTimeout) {
+    Voter* v = voters_.at(i).get();
+    return host(i).Call<T>(
+        [v, fn]() -> Task<T> {
+          if (v->controller == nullptr) co_return T(absl::UnavailableError("voter not running"));
+          Task<T> t = fn(v->controller.get());
+          T out = co_await std::move(t);
+          co_return out;
+        },
+        timeout);
+  }
+
+  std::optional<MetadataDelta> Fetch(int i, int64_t from, size_t max = SIZE_MAX) {
+    Voter& v = *voters_.at(i);
+    return v.host.Do([&v, from, max] { return v.controller->FetchMetadata(from, max); });
+  }
+  StatusOr<MetadataView> Read(int i) {
+    std::optional<StatusOr<MetadataView>> r =
+        Run<StatusOr<MetadataView>>(i, [](QuorumController* c) { return c->ReadMetadata(); });
+    if (!r.has_value()) return TimedOut("read");
+    return *r;
+  }
+  StatusOr<std::vector<CreatedTopic>> Create(int i, CreateTopicsRequest req) {
+    std::optional<StatusOr<std::vector<CreatedTopic>>> r = Run<StatusOr<std::vector<CreatedTopic>>>(
+        i, [req](QuorumController* c) { return c->CreateTopics(req); });
+    if (!r.has_value()) return TimedOut("create");
+    return *r;
+  }
+  StatusOr<RegisterBrokerReply> Register(int i, int32_t broker, std::optional<std::string> rack) {
+    RegisterBrokerRequest req;
+    req.broker_id = broker;
+    req.incarnation_id = absl::StrCat("inc-", broker);
+    req.endpoints = {Endpoint{"PLAINTEXT", "127.0.0.1", 9000 + broker}};
+    req.rack = std::move(rack);
+    std::optional<StatusOr<RegisterBrokerReply>> r = Run<StatusOr<RegisterBrokerReply>>(
+        i, [req](QuorumController* c) { return c->RegisterBroker(req); });
+    if (!r.has_value()) return TimedOut("register");
+    return *r;
+  }
+  StatusOr<HeartbeatReply> Heartbeat(int i, int32_t broker, int64_t epoch, int64_t offset) {
+    HeartbeatRequest req{broker, epoch, offset, false};
+    std::optional<StatusOr<HeartbeatReply>> r = Run<StatusOr<HeartbeatReply>>(
+        i, [req](QuorumController* c) { return c->BrokerHeartbeat(req); });
+    if (!r.has_value()) return TimedOut("heartbeat");
+    return *r;
+  }
+
+  // Registers brokers 1..n at voter i and heartbeats each until unfenced; returns their epochs.
+  std::map<int32_t, int64_t> AddBrokers(int i, int n, bool racks = false) {
+    std::map<int32_t, int64_t> epochs;
+    for (int32_t b = 1; b <= n; ++b) {
+      std::optional<std::string> rack;
+      if (racks) rack = absl::StrCat("rack", b % 2);
+      StatusOr<RegisterBrokerReply> reg = Register(i, b, rack);
+      EXPECT_TRUE(reg.ok()) << reg.status();
+      if (!reg.ok()) continue;
+      EXPECT_TRUE(reg->status.ok()) << reg->status;
+      epochs[b] = reg->broker_epoch;
+      StatusOr<HeartbeatReply> hb = Heartbeat(i, b, reg->broker_epoch, reg->broker_epoch);
+      EXPECT_TRUE(hb.ok()) << hb.status();
+      if (hb.ok()) {
+        EXPECT_TRUE(hb->status.ok()) << hb->status;
+        EXPECT_FALSE(hb->fenced);
+      }
+    }
+    return epochs;
+  }
+
+  // Waits until every voter in `among` has the same committed image as `want` (or as each
+  // other when `want` is null).
+  bool WaitConverged(const std::vector<int>& among, const ClusterImage* want,
+                     milliseconds timeout) {
+    return PollUntil(
+        [&] {
+          std::optional<ClusterImage> first;
+          if (want != nullptr) first = *want;
+          for (int i : among) {
+            ClusterImage img = Committed(i).second;
+            if (first.has_value() && !(img == *first)) return false;
+            first = std::move(img);
+          }
+          return true;
+        },
+        timeout);
+  }
+
+ private:
+  struct Voter {
+    raft::NodeId id;
+    std::string dir;
+    int starts = 0;
+    std::unique_ptr<raft::LocalTransport> transport;
+    std::unique_ptr<QuorumController> controller;
+    Host host;  // declared last: destroyed first, after the controller is stopped
+  };
+
+  const QuorumOptions o_;
+  const uint64_t seed_;
+  testing::TempDir dir_;
+  raft::LocalNetwork net_;
+  std::vector<raft::NodeId> ids_;
+  std::map<int, std::unique_ptr<Voter>> voters_;
+};
+
+CreateTopicsRequest OneTopic(const std::string& name, int32_t partitions, int32_t rf) {
+  CreateTopicsRequest req;
+  req.topics.push_back(CreatableTopic{name, partitions, rf, {}});
+  return req;
+}
+
+ClusterImage Rebuild(const ClusterImage& start, const std::vector<MetadataBatch>& batches) {
+  ClusterImage img = start;
+  for (const MetadataBatch& b : batches) {
+    Status st = img.ApplyBatch(b.records);
+    EXPECT_TRUE(st.ok()) << "batch " << b.index << ": " << st;
+  }
+  return img;
+}
+
+// ---- tests ----
+
+TEST(QuorumController, SingleVoterBrokersTopicsAndRestartFromDisk) {
+  Quorum q(QuorumOptions{.voters = 1, .snapshot_every = 5});
+  ASSERT_EQ(q.WaitForActive(20 * kElection), 1);
+  const std::map<int32_t, int64_t> epochs = q.AddBrokers(1, 3);
+  ASSERT_EQ(epochs.size(), 3u);
+  // Epochs are the indexes of the registrations' entries: increasing.
+  EXPECT_LT(epochs.at(1), epochs.at(2));
+  EXPECT_LT(epochs.at(2), epochs.at(3));
+
+  StatusOr<std::vector<CreatedTopic>> a = q.Create(1, OneTopic("alpha", 6, 2));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->size(), 1u);
+  ASSERT_TRUE((*a)[0].status.ok()) << (*a)[0].status;
+  StatusOr<std::vector<CreatedTopic>> b = q.Create(1, OneTopic("beta", 3, 3));
+  ASSERT_TRUE(b.ok() && (*b)[0].status.ok());
+  StatusOr<std::vector<CreatedTopic>> dup = q.Create(1, OneTopic("beta", 1, 1));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(ControllerErrorOf((*dup)[0].status), ControllerError::kTopicAlreadyExists);
+  CreateTopicsRequest vo = OneTopic("gamma", 2, 1);
+  vo.validate_only = true;
+  StatusOr<std::vector<CreatedTopic>> v = q.Create(1, vo);
+  ASSERT_TRUE(v.ok() && (*v)[0].status.ok());
+
+  StatusOr<MetadataView> view = q.Read(1);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->image.FindTopic("gamma"), nullptr);  // validate-only created nothing
+  const TopicImage* alpha = view->image.FindTopic("alpha");
+  ASSERT_NE(alpha, nullptr);
+  ASSERT_EQ(alpha->partitions.size(), 6u);
+  // Placement spreads leaderships and replicas evenly: 2 leaderships and 4 replicas each.
+  std::map<int32_t, int> leads, replicas;
+  for (const PartitionState& p : alpha->partitions) {
+    ++leads[p.leader];
+    for (int32_t r : p.replicas) ++replicas[r];
+    EXPECT_EQ(p.replicas.size(), 2u);
+    EXPECT_EQ(p.isr, p.replicas);
+  }
+  for (int32_t br = 1; br <= 3; ++br) {
+    EXPECT_EQ(leads[br], 2) << "broker " << br;
+    EXPECT_EQ(replicas[br], 4) << "broker " << br;
+  }
+
+  std::optional<StatusOr<std::vector<DeletedTopic>>> del =
+      q.Run<StatusOr<std::vector<DeletedTopic>>>(1, [](QuorumController* c) {
+        std::vector<std::string> names = {"beta"};
+        return c->DeleteTopics(std::move(names));
+      });
+  ASSERT_TRUE(del.has_value() && del->ok());
+  EXPECT_TRUE((**del)[0].status.ok()) << (**del)[0].status;
+
+  // Producer ids and a config change go through the same path.
+  std::optional<StatusOr<ProducerIdBlock>> pids =
+      q.Run<StatusOr<ProducerIdBlock>>(1, [&](QuorumController* c) {
+        return c->AllocateProducerIds(BrokerRef{1, epochs.at(1)});
+      });
+  ASSERT_TRUE(pids.has_value() && pids->ok());
+  EXPECT_TRUE((*pids)->status.ok());
+  EXPECT_EQ((*pids)->first_id, 0);
+  std::optional<StatusOr<std::vector<Status>>> cfg =
+      q.Run<StatusOr<std::vector<Status>>>(1, [](QuorumController* c) {
+        std::vector<ConfigChange> changes = {
+            ConfigChange{v1::CONFIG_RESOURCE_TOPIC, "alpha", "retention.ms", "1000"}};
+        return c->AlterConfigs(std::move(changes));
+      });
+  ASSERT_TRUE(cfg.has_value() && cfg->ok());
+  EXPECT_TRUE((**cfg)[0].ok()) << (**cfg)[0];
+
+  StatusOr<MetadataView> before = q.Read(1);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->image.FindTopic("beta"), nullptr);
+  EXPECT_EQ(before->image.TopicConfig(alpha->id, "retention.ms"), "1000");
+  const QuorumStatus st = q.StatusOf(1);
+  ASSERT_EQ(st.brokers.size(), 3u);
+  for (const BrokerStatus& bs : st.brokers) {
+    EXPECT_FALSE(bs.fenced);
+    EXPECT_EQ(bs.epoch, epochs.at(bs.id));
+    EXPECT_TRUE(bs.ms_since_contact.has_value());
+  }
+  EXPECT_GE(st.raft.counters.snapshots_taken, 1u);
+
+  ASSERT_TRUE(q.Stop(1).ok());
+  ASSERT_TRUE(q.Start(1).ok());
+  ASSERT_EQ(q.WaitForActive(20 * kElection), 1);
+  StatusOr<MetadataView> after = q.Read(1);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->image, before->image);
+  EXPECT_EQ(after->index, before->index);
+  // The restarted controller keeps deciding on the restored image.
+  StatusOr<std::vector<CreatedTopic>> again = q.Create(1, OneTopic("alpha", 1, 1));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(ControllerErrorOf((*again)[0].status), ControllerError::kTopicAlreadyExists);
+}
+
+TEST(QuorumController, FetchMetadataRebuildsTheCommittedImage) {
+  Quorum q(QuorumOptions{.voters = 1, .snapshot_every = 0, .retained_batches = 4096});
+  ASSERT_EQ(q.WaitForActive(20 * kElection), 1);
+  q.AddBrokers(1, 3);
+  for (int k = 0; k < 10; ++k) {
+    StatusOr<std::vector<CreatedTopic>> r = q.Create(1, OneTopic(absl::StrCat("t", k), 2, 2));
+    ASSERT_TRUE(r.ok() && (*r)[0].status.ok());
+  }
+  StatusOr<MetadataView> view = q.Read(1);
+  ASSERT_TRUE(view.ok());
+  std::optional<MetadataDelta> all = q.Fetch(1, 0);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_FALSE(all->snapshot_needed);
+  EXPECT_EQ(all->up_to, view->index);
+  EXPECT_EQ(Rebuild(ClusterImage{}, all->batches), view->image);
+
+  // From a middle index: the first half gives the image there, the rest completes it.
+  const size_t half = all->batches.size() / 2;
+  std::optional<MetadataDelta> first = q.Fetch(1, 0, half);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->batches.size(), half);
+  EXPECT_EQ(first->up_to, first->batches.back().index);
+  const ClusterImage middle = Rebuild(ClusterImage{}, first->batches);
+  const int64_t from = first->up_to;
+  std::optional<MetadataDelta> rest = q.Fetch(1, from);
+  ASSERT_TRUE(rest.has_value());
+  EXPECT_FALSE(rest->snapshot_needed);
+  EXPECT_EQ(rest->batches.size(), all->batches.size() - half);
+  EXPECT_EQ(Rebuild(middle, rest->batches), view->image);
+  // Nothing after the end.
+  const int64_t end = view->index;
+  std::optional<MetadataDelta> none = q.Fetch(1, end);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->batches.empty());
+  EXPECT_EQ(none->up_to, end);
+}
+
+TEST(QuorumController, FetchMetadataOlderThanTheWindowGetsTheImage) {
+  Quorum q(QuorumOptions{.voters = 1, .snapshot_every = 0, .retained_batches = 3});
+  ASSERT_EQ(q.WaitForActive(20 * kElection), 1);
+  q.AddBrokers(1, 2);
+  for (int k = 0; k < 5; ++k) {
+    StatusOr<std::vector<CreatedTopic>> r = q.Create(1, OneTopic(absl::StrCat("t", k), 1, 1));
+    ASSERT_TRUE(r.ok() && (*r)[0].status.ok());
+  }
+  StatusOr<MetadataView> view = q.Read(1);
+  ASSERT_TRUE(view.ok());
+  std::optional<MetadataDelta> d = q.Fetch(1, 0);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->snapshot_needed);
+  ASSERT_TRUE(d->image.has_value());
+  EXPECT_EQ(*d->image, view->image);
+  EXPECT_EQ(d->up_to, view->index);
+  const int64_t from = d->up_to;
+  std::optional<MetadataDelta> next = q.Fetch(1, from);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_FALSE(next->snapshot_needed);
+  EXPECT_TRUE(next->batches.empty());
+}
+
+TEST(QuorumController, ThreeVotersFailoverUnderCreateTopicsLosesNoAnsweredTopic) {
+  Quorum q(QuorumOptions{.voters = 3, .snapshot_every = 64});
+  const int leader = q.WaitForActive(40 * kElection);
+  ASSERT_NE(leader, 0);
+  q.AddBrokers(leader, 3);
+  std::set<std::string> answered;
+  for (int k = 0; k < 50; ++k) {
+    const std::string name = absl::StrCat("topic-", k);
+    StatusOr<std::vector<CreatedTopic>> r = q.Create(leader, OneTopic(name, 3, 2));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE((*r)[0].status.ok()) << (*r)[0].status;
+    answered.insert(name);
+  }
+  // A follower refuses and names the leader.
+  const int follower = leader % 3 + 1;
+  StatusOr<std::vector<CreatedTopic>> refused = q.Create(follower, OneTopic("nope", 1, 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ControllerErrorOf(refused.status()), ControllerError::kNotController);
+  EXPECT_EQ(ControllerLeaderHint(refused.status()), raft::NodeId{static_cast<uint32_t>(leader)});
+  StatusOr<MetadataView> refused_read = q.Read(follower);
+  EXPECT_EQ(ControllerErrorOf(refused_read.status()), ControllerError::kNotController);
+  // Followers serve FetchMetadata from their own committed log.
+  ASSERT_TRUE(q.WaitConverged(q.All(), nullptr, milliseconds(10'000)));
+
+  // A stream of CreateTopics (4 at a time, at whoever is active) while the active controller
+  // stops. A topic counts as answered when its CreateTopics said OK (or TOPIC_ALREADY_EXISTS for a
+  // retry of a request answered NOT_CONTROLLER whose entry committed after all).
+  std::mutex mu;
+  std::set<std::string> streamed;  // guarded by mu
+  std::atomic<bool> stop_stream{false};
+  std::atomic<int> unexpected{0};
+  std::thread stream([&] {
+    std::vector<std::string> todo;
+    int next_name = 0;
+    while (!stop_stream.load()) {
+      while (todo.size() < 4) todo.push_back(absl::StrCat("stream-", next_name++));
+      const int a = q.WaitForActive(20 * kElection);
+      if (a == 0) continue;
+      std::vector<
+          std::pair<std::string, std::future<std::optional<StatusOr<std::vector<CreatedTopic>>>>>>
+          calls;
+      for (const std::string& name : todo) {
+        calls.emplace_back(
+            name, std::async(std::launch::async, [&q, a, name] {
+              return q.Run<StatusOr<std::vector<CreatedTopic>>>(
+                  a, [name](QuorumController* c) { return c->CreateTopics(OneTopic(name, 1, 2)); });
+            }));
+      }
+      std::vector<std::string> again;
+      for (auto& [name, f] : calls) {
+        std::optional<StatusOr<std::vector<CreatedTopic>>> r = f.get();
+        if (r.has_value() && r->ok()) {
+          const ControllerError e = ControllerErrorOf((**r)[0].status);
+          if (e == ControllerError::kNone || e == ControllerError::kTopicAlreadyExists) {
+            std::lock_guard<std::mutex> l(mu);
+            streamed.insert(name);
+            continue;
+          }
+          ++unexpected;
+        } else if (r.has_value() && r->status().code() != absl::StatusCode::kUnavailable) {
+          ++unexpected;  // NOT_CONTROLLER and "stopped" are kUnavailable
+        }
+        again.push_back(name);
+      }
+      todo = std::move(again);
+    }
+  });
+  auto streamed_count = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return streamed.size();
+  };
+  EXPECT_TRUE(PollUntil([&] { return streamed_count() >= 20; }, milliseconds(20'000)));
+  // Cut off first, then stopped: entries it appended but did not replicate are lost, as with a
+  // kill -9 (their requests must not have been answered OK).
+  // Plus 20 requests surely in flight on it when it goes.
+  std::vector<std::pair<std::string, std::future<StatusOr<std::vector<CreatedTopic>>>>> flight;
+  QuorumController* old = q.ctl(leader);  // Stop() below waits for these requests
+  for (int k = 0; k < 20; ++k) {
+    const std::string name = absl::StrCat("inflight-", k);
+    flight.emplace_back(name, q.host(leader).Spawn<StatusOr<std::vector<CreatedTopic>>>(
+                                  [old, name]() -> Task<StatusOr<std::vector<CreatedTopic>>> {
+                                    CreateTopicsRequest req = OneTopic(name, 1, 2);
+                                    StatusOr<std::vector<CreatedTopic>> r =
+                                        co_await old->CreateTopics(std::move(req));
+                                    co_return r;
+                                  }));
+  }
+  const auto stopped_at = SteadyClock::now();
+  q.net().Isolate(raft::NodeId{static_cast<uint32_t>(leader)}, true);
+  EXPECT_TRUE(q.Stop(leader).ok());
+  q.net().HealAll();
+  int in_flight_ok = 0;
+  for (auto& [name, f] : flight) {
+    ASSERT_EQ(f.wait_for(kCallTimeout), std::future_status::ready);
+    StatusOr<std::vector<CreatedTopic>> r = f.get();
+    if (r.ok() && (*r)[0].status.ok()) {
+      answered.insert(name);
+      ++in_flight_ok;
+    } else {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    }
+  }
+  // A new active controller within a few election timeouts.
+  const int next = q.WaitForActive(20 * kElection);
+  EXPECT_NE(next, 0);
+  EXPECT_NE(next, leader);
+  const auto failover =
+      std::chrono::duration_cast<milliseconds>(SteadyClock::now() - stopped_at).count();
+  const size_t at_failover = streamed_count();
+  EXPECT_TRUE(
+      PollUntil([&] { return streamed_count() >= at_failover + 20; }, milliseconds(20'000)));
+  stop_stream = true;
+  stream.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  std::printf("failover: %lld ms; %zu topics streamed; %d of 20 in flight answered OK\n",
+              static_cast<long long>(failover), streamed.size(), in_flight_ok);
+  answered.insert(streamed.begin(), streamed.end());
+
+  const int now_active = q.WaitForActive(20 * kElection);
+  ASSERT_NE(now_active, 0);
+  StatusOr<MetadataView> view = q.Read(now_active);
+  ASSERT_TRUE(view.ok()) << view.status();
+  for (const std::string& name : answered) {
+    EXPECT_NE(view->image.FindTopic(name), nullptr) << name;
+  }
+  // The stopped voter comes back and every voter converges on the same image.
+  ASSERT_TRUE(q.Start(leader).ok());
+  ASSERT_TRUE(q.WaitConverged(q.All(), &view->image, milliseconds(20'000)));
+
+  // The whole quorum restarts from disk.
+  for (int i : q.All()) ASSERT_TRUE(q.Stop(i).ok());
+  for (int i : q.All()) ASSERT_TRUE(q.Start(i).ok());
+  const int restarted = q.WaitForActive(40 * kElection);
+  ASSERT_NE(restarted, 0);
+  StatusOr<MetadataView> after = q.Read(restarted);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->image, view->image);
+  ASSERT_TRUE(q.WaitConverged(q.All(), &view->image, milliseconds(20'000)));
+  const QuorumStatus qs = q.StatusOf(restarted);
+  EXPECT_EQ(qs.raft.voters.size(), 3u);
+  EXPECT_EQ(qs.brokers.size(), 3u);
+}
+
+TEST(QuorumController, ConcurrentRegistrationsGetTheirEntryIndexAsEpoch) {
+  Quorum q(QuorumOptions{.voters = 1});
+  ASSERT_EQ(q.WaitForActive(20 * kElection), 1);
+  // Eight registrations in flight at once: each is decided on the latest image (the earlier
+  // ones pending) and its epoch is the index its own entry got.
+  std::vector<std::future<StatusOr<RegisterBrokerReply>>> calls;
+  QuorumController* c = q.ctl(1);
+  for (int32_t b = 1; b <= 8; ++b) {
+    calls.push_back(q.host(1).Spawn<StatusOr<RegisterBrokerReply>>(
+        [c, b]() -> Task<StatusOr<RegisterBrokerReply>> {
+          RegisterBrokerRequest req;
+          req.broker_id = b;
+          req.incarnation_id = absl::StrCat("inc-", b);
+          req.endpoints = {Endpoint{"PLAINTEXT", "127.0.0.1", 9000 + b}};
+          StatusOr<RegisterBrokerReply> r = co_await c->RegisterBroker(std::move(req));
+          co_return r;
+        }));
+  }
+  std::set<int64_t> epochs;
+  std::map<int32_t, int64_t> by_broker;
+  for (int32_t b = 1; b <= 8; ++b) {
+    ASSERT_EQ(calls[b - 1].wait_for(kCallTimeout), std::future_status::ready);
+    StatusOr<RegisterBrokerReply> r = calls[b - 1].get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->status.ok()) << r->status;
+    epochs.insert(r->broker_epoch);
+    by_broker[b] = r->broker_epoch;
+  }
+  EXPECT_EQ(epochs.size(), 8u);
+  StatusOr<MetadataView> view = q.Read(1);
+  ASSERT_TRUE(view.ok());
+  std::optional<MetadataDelta> d = q.Fetch(1, 0);
+  ASSERT_TRUE(d.has_value());
+  std::map<int64_t, int32_t> registered_at;  // entry index -> broker registered there
+  for (const MetadataBatch& batch : d->batches) {
+    for (const v1::MetadataRecord& rec : batch.records) {
+      if (rec.has_register_broker()) registered_at[batch.index] = rec.register_broker().broker_id();
+    }
+  }
+  for (const auto& [b, epoch] : by_broker) {
+    const BrokerRegistration* reg = view->image.FindBroker(b);
+    ASSERT_NE(reg, nullptr);
+    EXPECT_EQ(reg->epoch, epoch);
+    EXPECT_EQ(registered_at[epoch], b) << "broker " << b;
+    EXPECT_TRUE(reg->fenced);  // until a heartbeat shows it caught up to its epoch
+  }
+  // A heartbeat from behind its epoch leaves it fenced; one at its epoch unfences it.
+  StatusOr<HeartbeatReply> behind = q.Heartbeat(1, 1, by_broker[1], by_broker[1] - 1);
+  ASSERT_TRUE(behind.ok() && behind->status.ok());
+  EXPECT_TRUE(behind->fenced);
+  StatusOr<HeartbeatReply> caught_up = q.Heartbeat(1, 1, by_broker[1], by_broker[1]);
+  ASSERT_TRUE(caught_up.ok() && caught_up->status.ok());
+  EXPECT_FALSE(caught_up->fenced);
+  StatusOr<HeartbeatReply> stale = q.Heartbeat(1, 1, by_broker[1] - 1, by_broker[1]);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(ControllerErrorOf(stale->status), ControllerError::kStaleBrokerEpoch);
+}
+
+TEST(QuorumController, AlterPartitionAndControlledShutdown) {
+  Quorum q(QuorumOptions{.voters = 1});
+  ASSERT_EQ(q.WaitForActive(20 * kElection), 1);
+  const std::map<int32_t, int64_t> epochs = q.AddBrokers(1, 3);
+  ASSERT_EQ(epochs.size(), 3u);
+  StatusOr<std::vector<CreatedTopic>> r = q.Create(1, OneTopic("isr", 1, 3));
+  ASSERT_TRUE(r.ok() && (*r)[0].status.ok());
+  StatusOr<MetadataView> view = q.Read(1);
+  ASSERT_TRUE(view.ok());
+  const TopicImage* t = view->image.FindTopic("isr");
+  ASSERT_NE(t, nullptr);
+  const PartitionState p = t->partitions[0];
+  ASSERT_EQ(p.isr.size(), 3u);
+  AlterPartitionRequest shrink;
+  shrink.broker_id = p.leader;
+  shrink.broker_epoch = epochs.at(p.leader);
+  shrink.topic_id = t->id;
+  shrink.partition = 0;
+  shrink.leader_epoch = p.leader_epoch;
+  shrink.partition_epoch = p.partition_epoch;
+  shrink.new_isr = {p.leader};
+  std::optional<StatusOr<AlterPartitionReply>> a = q.Run<StatusOr<AlterPartitionReply>>(
+      1, [shrink](QuorumController* c) { return c->AlterPartition(shrink); });
+  ASSERT_TRUE(a.has_value() && a->ok());
+  ASSERT_TRUE((*a)->status.ok()) << (*a)->status;
+  EXPECT_EQ((*a)->partition.isr, std::vector<int32_t>{p.leader});
+  EXPECT_EQ((*a)->partition.partition_epoch, p.partition_epoch + 1);
+  // The same request again carries a stale partition epoch.
+  std::optional<StatusOr<AlterPartitionReply>> again = q.Run<StatusOr<AlterPartitionReply>>(
+      1, [shrink](QuorumController* c) { return c->AlterPartition(shrink); });
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_EQ(ControllerErrorOf((*again)->status), ControllerError::kInvalidUpdateVersion);
+
+  // Controlled shutdown of a follower that is not in the ISR any more, then of the leader: the
+  // leader is the last ISR member, so it keeps its membership and the partition goes offline.
+  const int32_t follower = p.replicas[0] == p.leader ? p.replicas[1] : p.replicas[0];
+  const BrokerRef f{follower, epochs.at(follower)};
+  std::optional<Status> down =
+      q.Run<Status>(1, [f](QuorumController* c) { return c->ControlledShutdown(f); });
+  ASSERT_TRUE(down.has_value());
+  EXPECT_TRUE(down->ok()) << *down;
+  StatusOr<MetadataView> after = q.Read(1);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->image.IsLive(follower));
+  EXPECT_EQ(after->image.FindPartition(t->id, 0)->leader, p.leader);
+  const QuorumStatus st = q.StatusOf(1);
+  for (const BrokerStatus& bs : st.brokers) EXPECT_EQ(bs.fenced, bs.id == follower) << bs.id;
+}
+
+TEST(QuorumController, NewActiveControllerGivesEveryBrokerAFreshSession) {
+  constexpr int64_t kSessionMs = 800 * kSlowdown;
+  Quorum q(QuorumOptions{.voters = 3, .session_timeout_ms = kSessionMs});
+  const int leader = q.WaitForActive(40 * kElection);
+  ASSERT_NE(leader, 0);
+  const std::map<int32_t, int64_t> epochs = q.AddBrokers(leader, 3);
+  ASSERT_EQ(epochs.size(), 3u);
+  // The active controller goes; broker 3 never heartbeats again, brokers 1 and 2 heartbeat
+  // whoever is active. The new controller never heard from any of them before it became active:
+  // without a fresh session each, it would fence them at its first session check.
+  const auto stopped_at = SteadyClock::now();
+  ASSERT_TRUE(q.Stop(leader).ok());
+  auto last_beat = SteadyClock::now() - milliseconds(kSessionMs);
+  StatusOr<MetadataView> seen = absl::UnknownError("not read");
+  std::optional<SteadyClock::time_point> fenced_12;
+  const bool fenced_3 = PollUntil(
+      [&] {
+        const int a = q.WaitForActive(20 * kElection);
+        if (a == 0) return false;
+        if (SteadyClock::now() - last_beat >= milliseconds(kSessionMs / 8)) {
+          last_beat = SteadyClock::now();
+          for (int32_t b : {1, 2}) {
+            StatusOr<HeartbeatReply> hb = q.Heartbeat(a, b, epochs.at(b), 1 << 30);
+            // Refused only while the controller changes (NOT_CONTROLLER).
+            if (hb.ok()) {
+              EXPECT_TRUE(hb->status.ok()) << hb->status;
+            }
+          }
+        }
+        seen = q.Read(a);
+        if (!seen.ok()) return false;
+        if (!fenced_12.has_value() && (!seen->image.IsLive(1) || !seen->image.IsLive(2))) {
+          fenced_12 = SteadyClock::now();
+        }
+        return !seen->image.IsLive(3);
+      },
+      milliseconds(20 * kSessionMs));
+  ASSERT_TRUE(fenced_3) << "broker 3 was not fenced";
+  EXPECT_GE(SteadyClock::now() - stopped_at, milliseconds(kSessionMs));
+  EXPECT_FALSE(fenced_12.has_value()) << "a heartbeating broker was fenced";
+}
+
+TEST(QuorumController, SilentBrokerIsFencedAndItsLeadershipsMove) {
+  constexpr int64_t kSessionMs = 600 * kSlowdown;
+  Quorum q(QuorumOptions{.voters = 3, .session_timeout_ms = kSessionMs});
+  const int leader = q.WaitForActive(40 * kElection);
+  ASSERT_NE(leader, 0);
+  const std::map<int32_t, int64_t> epochs = q.AddBrokers(leader, 3);
+  ASSERT_EQ(epochs.size(), 3u);
+  StatusOr<std::vector<CreatedTopic>> r = q.Create(leader, OneTopic("fence", 6, 3));
+  ASSERT_TRUE(r.ok() && (*r)[0].status.ok());
+  StatusOr<MetadataView> before = q.Read(leader);
+  ASSERT_TRUE(before.ok());
+  const TopicImage* t = before->image.FindTopic("fence");
+  ASSERT_NE(t, nullptr);
+  const TopicId id = t->id;
+  int led_by_3 = 0;
+  for (const PartitionState& p : t->partitions) led_by_3 += p.leader == 3 ? 1 : 0;
+  ASSERT_GT(led_by_3, 0);
+
+  // Brokers 1 and 2 keep heartbeating (paced, every session/6); broker 3 goes silent.
+  const auto silent_from = SteadyClock::now();
+  auto last_beat = SteadyClock::now() - milliseconds(kSessionMs);
+  StatusOr<MetadataView> fenced = absl::UnknownError("not read");
+  const bool done = PollUntil(
+      [&] {
+        if (SteadyClock::now() - last_beat >= milliseconds(kSessionMs / 6)) {
+          last_beat = SteadyClock::now();
+          for (int32_t b : {1, 2}) {
+            StatusOr<HeartbeatReply> hb = q.Heartbeat(leader, b, epochs.at(b), 1 << 30);
+            EXPECT_TRUE(hb.ok() && hb->status.ok());
+          }
+        }
+        fenced = q.Read(leader);
+        if (!fenced.ok()) return false;
+        const BrokerRegistration* b3 = fenced->image.FindBroker(3);
+        return b3 != nullptr && b3->fenced;
+      },
+      milliseconds(10 * kSessionMs));
+  ASSERT_TRUE(done) << "broker 3 was not fenced";
+  const auto took = SteadyClock::now() - silent_from;
+  EXPECT_GE(took, milliseconds(kSessionMs));
+  EXPECT_TRUE(fenced->image.IsLive(1));
+  EXPECT_TRUE(fenced->image.IsLive(2));
+  const TopicImage* after = fenced->image.FindTopic(id);
+  ASSERT_NE(after, nullptr);
+  for (size_t p = 0; p < after->partitions.size(); ++p) {
+    const PartitionState& now = after->partitions[p];
+    const PartitionState& was = t->partitions[p];
+    EXPECT_NE(now.leader, 3) << "partition " << p;
+    EXPECT_NE(now.leader, kNoLeader) << "partition " << p;
+    // The new leader was in the ISR; broker 3 left every ISR it was not the last member of.
+    EXPECT_NE(std::find(was.isr.begin(), was.isr.end(), now.leader), was.isr.end());
+    EXPECT_EQ(std::find(now.isr.begin(), now.isr.end(), 3), now.isr.end()) << "partition " << p;
+    if (was.leader == 3) {
+      EXPECT_GT(now.leader_epoch, was.leader_epoch);
+    }
+  }
+  const QuorumStatus qs = q.StatusOf(leader);
+  for (const BrokerStatus& bs : qs.brokers) EXPECT_EQ(bs.fenced, bs.id == 3) << bs.id;
+  // Broker 3 comes back: a heartbeat that shows it caught up unfences it.
+  StatusOr<HeartbeatReply> back = q.Heartbeat(leader, 3, epochs.at(3), 1 << 30);
+  ASSERT_TRUE(back.ok() && back->status.ok());
+  EXPECT_FALSE(back->fenced);
+  // Controlled shutdown through the heartbeat moves its (ISR) memberships and fences it.
+  HeartbeatRequest bye{3, epochs.at(3), 1 << 30, true};
+  std::optional<StatusOr<HeartbeatReply>> shut = q.Run<StatusOr<HeartbeatReply>>(
+      leader, [bye](QuorumController* c) { return c->BrokerHeartbeat(bye); });
+  ASSERT_TRUE(shut.has_value() && shut->ok());
+  EXPECT_TRUE((*shut)->shutdown_ready);
+  StatusOr<MetadataView> last = q.Read(leader);
+  ASSERT_TRUE(last.ok());
+  EXPECT_FALSE(last->image.IsLive(3));
+}
+
+}  // namespace
+}  // namespace spool::controller
