@@ -325,6 +325,14 @@ Task<Status> Coordinator::JoinAndSync() {
       p->set_name(name);
       p->set_metadata(metadata);
     }
+    {
+      // The coordinator keeps a member whose JoinGroup it holds and completes the join within
+      // the rebalance timeout, so the session cannot run out before then plus a session: a
+      // long rebalance must not make poll() give up partitions it still owns.
+      absl::MutexLock lock(&shared_->mu);
+      int64_t& renewed = shared_->group.session_renewed_ns;
+      renewed = std::max(renewed, NowNs() + MsToNs(config_.max_poll_interval_ms));
+    }
     StatusOr<client::Reply> reply =
         co_await CallCoordinator(proto::ApiKey::API_KEY_JOIN_GROUP, join, join_timeout);
     if (!reply.ok()) co_return reply.status();

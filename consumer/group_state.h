@@ -67,7 +67,8 @@ struct GroupState {
   // (Heartbeat, SyncGroup): the coordinator renewed the session no earlier. Once
   // session_timeout_ms has passed since, it has dropped the member (the process stalled: a
   // SIGSTOP, swapping, a stuck disk) and its partitions may be consumed elsewhere, so poll()
-  // reports them lost and hands out none of their records.
+  // reports them lost and hands out none of their records. While a JoinGroup is out it is
+  // moved forward by the rebalance timeout (the coordinator keeps members it holds a join for).
   int64_t session_renewed_ns = 0;
   std::optional<PendingAssignment> pending;
   std::deque<CompletedCommit> completed_commits;

@@ -62,6 +62,7 @@ class FakeGroup {
   std::map<int32_t, int64_t> committed{{0, 5}};  // t-0 has a committed offset, t-1 none
   proto::ErrorCode commit_error = proto::ErrorCode::NONE;
   proto::ErrorCode heartbeat_error = proto::ErrorCode::NONE;  // for the next heartbeat only
+  bool answer_heartbeats = true;  // false: heartbeats go unanswered (a stalled coordinator)
   int join_requests = 0;
   int sync_requests = 0;
   int heartbeats = 0;
@@ -148,6 +149,7 @@ class FakeGroup {
         v1::HeartbeatResponse r;
         {
           std::lock_guard lock(mu_);
+          if (!answer_heartbeats) return;
           ++heartbeats;
           r.set_error_code(heartbeat_error);
           heartbeat_error = proto::ErrorCode::NONE;  // one answer only
@@ -337,6 +339,31 @@ TEST(ConsumerGroupTest, JoinsWithMemberIdRequiredAndStartsFromCommittedOffsets) 
     return 0;
   });
   EXPECT_EQ(rec.calls.back().what, "revoked");
+}
+
+// No heartbeat answered for session_timeout_ms: the coordinator has dropped the member by now,
+// so poll() reports the partitions lost on its own, before any error comes back, and rejoins.
+TEST(ConsumerGroupTest, ASessionThatRanOutLocallyLosesThePartitionsWithoutAnAnswer) {
+  FakeGroup fake;
+  Recorder rec(&fake);
+  ConsumerConfig config = GroupConfig(fake);
+  config.session_timeout_ms = 1000;
+  auto consumer = Consumer::Create(config);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  ASSERT_TRUE((*consumer)->subscribe({"t"}, &rec).ok());
+  ASSERT_TRUE(PollUntil(**consumer, [&] { return Saw(rec, "assigned"); }));
+  ASSERT_TRUE(fake.WaitFor([&] { return fake.heartbeats >= 2; }));
+  const auto stalled_at = std::chrono::steady_clock::now();
+  fake.With([&] { return fake.answer_heartbeats = false; });
+  ASSERT_TRUE(PollUntil(**consumer, [&] { return Saw(rec, "lost"); }))
+      << "the partitions were kept past the session timeout";
+  EXPECT_GE(std::chrono::steady_clock::now() - stalled_at, milliseconds(1000) - milliseconds(100))
+      << "lost before the session could have run out";
+  EXPECT_EQ(rec.calls.back().partitions, kBoth);
+  // The member rejoins (JoinGroup has its own connection) and gets them back.
+  fake.With([&] { return fake.answer_heartbeats = true; });
+  ASSERT_TRUE(PollUntil(**consumer, [&] { return Saw(rec, "assigned", 2); }));
+  ASSERT_TRUE((*consumer)->close().ok());
 }
 
 TEST(ConsumerGroupTest, IllegalGenerationMidCommitFailsTheCommitAndLosesThePartitions) {
