@@ -233,6 +233,35 @@ StatusOr<v1::OffsetFetchResponse> AdminSession::OffsetFetch(const v1::OffsetFetc
                                                   request);
 }
 
+StatusOr<AdminSession::PartitionOffsets> AdminSession::CommittedOffsets(
+    const std::string& group, const std::vector<std::pair<std::string, int32_t>>& parts) {
+  v1::OffsetFetchRequest req;
+  req.set_group_id(group);
+  req.set_all_topics(parts.empty());
+  std::map<std::string, v1::OffsetFetchTopic*> topics;
+  for (const auto& [topic, partition] : parts) {
+    v1::OffsetFetchTopic*& t = topics[topic];
+    if (t == nullptr) {
+      t = req.add_topics();
+      t->set_name(topic);
+    }
+    t->add_partitions(partition);
+  }
+  ASSIGN_OR_RETURN(v1::OffsetFetchResponse r, OffsetFetch(req));
+  if (r.error_code() != v1::NONE) {
+    return proto::ErrorToStatus(r.error_code(), r.error_message());
+  }
+  PartitionOffsets out;
+  for (const auto& t : r.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.error_code() == v1::NONE && p.committed_offset() >= 0) {
+        out[{t.name(), p.partition()}] = p.committed_offset();
+      }
+    }
+  }
+  return out;
+}
+
 Status AdminSession::CommitOffsetsFromOutside(const std::string& group,
                                               const PartitionOffsets& offsets) {
   v1::OffsetCommitRequest commit;

@@ -61,6 +61,10 @@ class AdminSession {
   StatusOr<v1::DeleteGroupsResponse> DeleteGroups(const std::vector<std::string>& groups);
   // Committed offsets of a group: the request's topics, or every partition with all_topics.
   StatusOr<v1::OffsetFetchResponse> OffsetFetch(const v1::OffsetFetchRequest& request);
+  // The group's committed offsets of `parts` (empty: every partition it has one for); a
+  // partition without a committed offset is absent. The group's own error as a Status.
+  StatusOr<PartitionOffsets> CommittedOffsets(
+      const std::string& group, const std::vector<std::pair<std::string, int32_t>>& parts);
   // Commits offsets for a group from outside it: generation_id -1 and an empty member id, which
   // the coordinator accepts only while the group has no members (offset resets).
   StatusOr<v1::OffsetCommitResponse> OffsetCommit(const v1::OffsetCommitRequest& request);

@@ -49,6 +49,7 @@
 #include "consumer/consumer.h"
 #include "gtest/gtest.h"
 #include "producer/producer.h"
+#include "tests/support/admin_test_util.h"
 #include "tests/support/broker_process.h"
 #include "tests/support/test_env.h"
 
@@ -436,38 +437,16 @@ class ConsumerGroupChaosTest : public ::testing::TestWithParam<std::string> {
 
   std::map<int32_t, int64_t> Committed() {
     std::lock_guard lock(admin_mu_);
-    v1::OffsetFetchRequest request;
-    request.set_group_id(kGroup);
-    v1::OffsetFetchTopic* t = request.add_topics();
-    t->set_name(kTopic);
-    for (int p = 0; p < kPartitions; ++p) t->add_partitions(p);
-    std::map<int32_t, int64_t> out;
-    auto r = admin_->OffsetFetch(request);
-    if (!r.ok()) return out;
-    for (const auto& pr : r->topics(0).partitions()) {
-      if (pr.committed_offset() >= 0) out[pr.partition()] = pr.committed_offset();
-    }
-    return out;
+    auto r = admin_->CommittedOffsets(kGroup, testing::TopicPartitions(kTopic, kPartitions));
+    return r.ok() ? testing::ByPartition(*r) : std::map<int32_t, int64_t>{};
   }
 
   std::map<int32_t, int64_t> LogEnds() {
     std::lock_guard lock(admin_mu_);
-    v1::ListOffsetsRequest request;
-    request.set_replica_id(-1);
-    v1::ListOffsetsTopic* t = request.add_topics();
-    t->set_name(kTopic);
-    for (int p = 0; p < kPartitions; ++p) {
-      v1::ListOffsetsPartition* lp = t->add_partitions();
-      lp->set_partition(p);
-      lp->set_current_leader_epoch(-1);
-      lp->set_spec(v1::OFFSET_SPEC_LATEST);
-    }
-    std::map<int32_t, int64_t> out;
-    auto r = admin_->ListOffsets(request);
+    auto r = admin_->OffsetsBySpec(testing::TopicPartitions(kTopic, kPartitions),
+                                   v1::OFFSET_SPEC_LATEST);
     EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return out;
-    for (const auto& pr : r->topics(0).partitions()) out[pr.partition()] = pr.offset();
-    return out;
+    return r.ok() ? testing::ByPartition(*r) : std::map<int32_t, int64_t>{};
   }
 
   // True when the live members' current assignments are disjoint and have these sizes.
