@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "proto/errors.h"
 #include "proto/frame_decoder.h"
+#include "proto/raft.pb.h"
 
 namespace spool::proto {
 namespace {
@@ -28,6 +29,11 @@ constexpr std::array<ApiVersionSupport, 17> kSupported = {{
     {v1::API_KEY_DESCRIBE_GROUPS, 0, 0},
     {v1::API_KEY_LIST_GROUPS, 0, 0},
     {v1::API_KEY_DELETE_GROUPS, 0, 0},
+}};
+
+// Spool-internal APIs, between brokers and controllers (controller listeners only).
+constexpr std::array<ApiVersionSupport, 1> kInternal = {{
+    {v1::API_KEY_RAFT_MESSAGES, 0, 0},
 }};
 
 template <typename Request, typename Response>
@@ -70,10 +76,16 @@ std::span<const ApiVersionSupport> SupportedApis() {
   return kSupported;
 }
 
+std::span<const ApiVersionSupport> InternalApis() {
+  return kInternal;
+}
+
 bool IsSupported(int16_t api_key, int16_t api_version) {
-  for (const ApiVersionSupport& api : kSupported) {
-    if (api.api_key == api_key) {
-      return api_version >= api.min_version && api_version <= api.max_version;
+  for (std::span<const ApiVersionSupport> table : {SupportedApis(), InternalApis()}) {
+    for (const ApiVersionSupport& api : table) {
+      if (api.api_key == api_key) {
+        return api_version >= api.min_version && api_version <= api.max_version;
+      }
     }
   }
   return false;
@@ -118,6 +130,8 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> NewBody(int16_t api_key, bo
       return Make<v1::ListGroupsRequest, v1::ListGroupsResponse>(response);
     case v1::API_KEY_DELETE_GROUPS:
       return Make<v1::DeleteGroupsRequest, v1::DeleteGroupsResponse>(response);
+    case v1::API_KEY_RAFT_MESSAGES:
+      return Make<v1::RaftMessagesRequest, v1::RaftMessagesResponse>(response);
     case v1::ApiKey_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ApiKey_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;

@@ -39,8 +39,13 @@ struct ApiVersionSupport {
   int16_t min_version;
   int16_t max_version;
 };
+// The client APIs: what a broker's client listener lists in ApiVersions and what a client
+// requires of every broker.
 [[nodiscard]] std::span<const ApiVersionSupport> SupportedApis();
-// Whether `api_key` is known and `api_version` is within its supported range.
+// Spool-internal APIs (RaftMessages between controller voters), served on controller listeners
+// only and never listed to clients.
+[[nodiscard]] std::span<const ApiVersionSupport> InternalApis();
+// Whether `api_key` is known (either table) and `api_version` is within its supported range.
 [[nodiscard]] bool IsSupported(int16_t api_key, int16_t api_version);
 
 // A fresh, empty message of the type that goes with (api_key, response?), or

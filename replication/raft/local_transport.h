@@ -1,5 +1,5 @@
 // LocalNetwork / LocalTransport: an in-process network between RaftDrivers on different reactors.
-// A TEST DOUBLE (tests and benchmarks only): the real transport is TCP and comes later.
+// A TEST DOUBLE (tests and benchmarks only): the real transport is TCP (tcp_transport.h).
 //
 // Every message goes through the wire encoding (wire.h, a RaftEnvelope with the network's
 // cluster id) and is delivered with RaftDriver::DeliverWire on the target's reactor thread
