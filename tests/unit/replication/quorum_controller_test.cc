@@ -30,6 +30,7 @@
 #include "replication/controller/controller_errors.h"
 #include "replication/raft/local_transport.h"
 #include "tests/support/test_env.h"
+#include "tests/unit/replication/driver_test_util.h"
 
 namespace spool::controller {
 namespace {
@@ -37,90 +38,12 @@ namespace {
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr int64_t kSlowdown = 4;
-#else
-constexpr int64_t kSlowdown = 1;
-#endif
-constexpr int64_t kElectionNs = 150'000'000 * kSlowdown;
-constexpr milliseconds kElection{150 * kSlowdown};
-constexpr milliseconds kCallTimeout{20'000};
-
-// ---- one reactor on its own thread ----
-
-class Host {
- public:
-  Host() {
-    std::promise<void> ready;
-    std::future<void> f = ready.get_future();
-    std::shared_future<void> release = release_.get_future().share();
-    thread_ = std::thread([this, &ready, release] {
-      std::unique_ptr<io::Reactor> r = testing::MakeReactor();
-      fs_ = io::NewReactorFileSystem(*r);
-      reactor_ = r.get();
-      ready.set_value();
-      r->run();
-      release.wait();  // stop() may still be waking this reactor
-      fs_.reset();
-      r.reset();
-    });
-    f.wait();
-  }
-  ~Host() {
-    reactor_->stop();
-    release_.set_value();
-    thread_.join();
-  }
-  io::Reactor& reactor() { return *reactor_; }
-  io::FileSystem& fs() { return *fs_; }
-
-  template <typename F>
-  auto Do(F fn, milliseconds timeout = kCallTimeout) -> std::optional<decltype(fn())> {
-    using T = decltype(fn());
-    auto p = std::make_shared<std::promise<T>>();
-    std::future<T> f = p->get_future();
-    reactor_->post([p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
-    if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-    return f.get();
-  }
-  template <typename T>
-  std::future<T> Spawn(absl::AnyInvocable<Task<T>()> fn) {
-    auto p = std::make_shared<std::promise<T>>();
-    std::future<T> f = p->get_future();
-    auto holder = std::make_shared<absl::AnyInvocable<Task<T>()>>(std::move(fn));
-    reactor_->post([this, holder, p]() { reactor_->spawn(Runner<T>(holder, p)); });
-    return f;
-  }
-  template <typename T>
-  std::optional<T> Call(absl::AnyInvocable<Task<T>()> fn, milliseconds timeout = kCallTimeout) {
-    std::future<T> f = Spawn<T>(std::move(fn));
-    if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-    return f.get();
-  }
-
- private:
-  template <typename T>
-  static Task<void> Runner(std::shared_ptr<absl::AnyInvocable<Task<T>()>> fn,
-                           std::shared_ptr<std::promise<T>> p) {
-    Task<T> t = (*fn)();
-    T v = co_await std::move(t);
-    p->set_value(std::move(v));
-  }
-
-  std::promise<void> release_;
-  std::thread thread_;
-  io::Reactor* reactor_ = nullptr;
-  std::unique_ptr<io::FileSystem> fs_;
-};
-
-bool PollUntil(const std::function<bool()>& cond, milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  for (;;) {
-    if (cond()) return true;
-    if (SteadyClock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-}
+using raft::test::Host;
+using raft::test::kCallTimeout;
+using raft::test::kElection;
+using raft::test::kElectionNs;
+using raft::test::kSlowdown;
+using raft::test::PollUntil;
 
 Status TimedOut(const std::string& what) {
   return absl::DeadlineExceededError(absl::StrCat(what, " timed out"));
