@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -77,21 +76,11 @@ GroupManager::GroupManager(ShardSet& shards, PartitionManager& partitions,
 GroupManager::~GroupManager() {
   for (int i = 0; i < shards_.size(); i++) {
     ShardLocal* l = locals_[static_cast<size_t>(i)].get();
-    auto drop = [l] {
+    shards_.run_and_wait(i, [l] {
       l->StopTimers();
       l->slots.clear();
       l->open = false;
-    };
-    if (shards_.current() == i) {
-      drop();
-      continue;
-    }
-    std::promise<void> done;
-    shards_.post(i, [&drop, &done] {
-      drop();
-      done.set_value();
     });
-    done.get_future().wait();
   }
 }
 

@@ -1,6 +1,5 @@
 #include "broker/partition_manager.h"
 
-#include <future>
 #include <map>
 #include <utility>
 
@@ -49,21 +48,11 @@ PartitionManager::~PartitionManager() {
   if (closed_) return;
   for (int i = 0; i < shards_.size(); i++) {
     ShardLocal* l = locals_[static_cast<size_t>(i)].get();
-    auto drop = [l] {
+    shards_.run_and_wait(i, [l] {
       l->stopping = true;
       l->partitions.clear();
       l->timers.Shutdown();
-    };
-    if (shards_.current() == i) {
-      drop();
-      continue;
-    }
-    std::promise<void> done;
-    shards_.post(i, [&drop, &done] {
-      drop();
-      done.set_value();
     });
-    done.get_future().wait();
   }
 }
 

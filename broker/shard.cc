@@ -97,6 +97,19 @@ int ShardSet::current() const {
   return current_shard;
 }
 
+void ShardSet::run_and_wait(int i, absl::AnyInvocable<void()> fn) {
+  if (current() == i) {
+    fn();
+    return;
+  }
+  std::promise<void> done;
+  post(i, [&fn, &done] {
+    fn();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
 void ShardSet::stop() {
   for (Shard& s : views_) s.reactor->stop();
 }

@@ -58,6 +58,10 @@ class ShardSet {
 
   // Posts fn to shard `i` without waiting. Any thread.
   void post(int i, absl::AnyInvocable<void()> fn) { shard(i).reactor->post(std::move(fn)); }
+  // Runs fn on shard `i` and blocks the calling thread until it has run (directly when called
+  // on shard `i` itself). For teardown, where the caller may not be a shard thread; a shard
+  // thread that calls it for another shard stalls its own reactor meanwhile.
+  void run_and_wait(int i, absl::AnyInvocable<void()> fn);
 
   // Makes every shard's loop return (the threads end). Any thread; idempotent.
   void stop();
