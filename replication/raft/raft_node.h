@@ -109,6 +109,7 @@ class RaftNode {
   bool CheckTerm(const Message& m);
 
   // ---- replication (raft_replication.cc) ----
+  Message FollowLeader(const Message& m);
   void HandleAppend(const Message& m);
   void HandleSnapshot(const Message& m);
   void HandleAppendResponse(const Message& m);

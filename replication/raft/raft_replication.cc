@@ -57,18 +57,23 @@ void RaftNode::SendAppend(NodeId peer, bool heartbeat) {
 
 // ---- follower: receiving ----
 
-void RaftNode::HandleAppend(const Message& m) {
+// A kAppend or kSnapshot from the leader of our term: follow it, and start the response.
+Message RaftNode::FollowLeader(const Message& m) {
   if (role_ != Role::kFollower || leader_ != m.from) {
     BecomeFollower(term_, m.from);
   } else {
     ResetElectionTimer();
   }
   last_leader_contact_ns_ = now_ns_;
-
   Message r;
   r.type = MessageType::kAppendResponse;
   r.to = m.from;
   r.context = m.context;
+  return r;
+}
+
+void RaftNode::HandleAppend(const Message& m) {
+  Message r = FollowLeader(m);
 
   Index prev = m.index;
   Term prev_term = m.log_term;
@@ -109,17 +114,7 @@ void RaftNode::HandleAppend(const Message& m) {
 }
 
 void RaftNode::HandleSnapshot(const Message& m) {
-  if (role_ != Role::kFollower || leader_ != m.from) {
-    BecomeFollower(term_, m.from);
-  } else {
-    ResetElectionTimer();
-  }
-  last_leader_contact_ns_ = now_ns_;
-
-  Message r;
-  r.type = MessageType::kAppendResponse;
-  r.to = m.from;
-  r.context = m.context;
+  Message r = FollowLeader(m);
   const SnapshotMeta& meta = m.snapshot->meta;
   if (meta.index <= commit_) {
     r.index = commit_;
