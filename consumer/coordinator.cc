@@ -125,11 +125,7 @@ void Coordinator::MarkLost(bool forget_member_id) {
   if (forget_member_id) member_id_.clear();
   absl::MutexLock lock(&shared_->mu);
   GroupState& g = shared_->group;
-  g.lost = true;
-  g.rejoin_needed = true;
-  g.join_allowed = false;
-  g.pending.reset();
-  g.generation = -1;
+  g.Lose();
   g.member_id = member_id_;
   shared_->changed.SignalAll();
 }
@@ -565,21 +561,21 @@ Task<void> Coordinator::Drive() {
   TaskDone();
 }
 
+Task<void> Coordinator::CloseConnections() {
+  co_await cluster_.close();
+  co_await join_cluster_.close();
+}
+
 Task<void> Coordinator::Stop() {
   stopping_ = true;
   commit_gate_.close();
   Wake();
-  co_await cluster_.close();
-  co_await join_cluster_.close();
+  co_await CloseConnections();
   while (active_ > 0) {
     co_await idle_.wait();
-    if (active_ > 0) {
-      co_await cluster_.close();
-      co_await join_cluster_.close();
-    }
+    if (active_ > 0) co_await CloseConnections();
   }
-  co_await cluster_.close();
-  co_await join_cluster_.close();
+  co_await CloseConnections();
 }
 
 }  // namespace spool::consumer

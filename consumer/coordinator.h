@@ -82,6 +82,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
                                                 const google::protobuf::Message& request,
                                                 std::chrono::milliseconds timeout);
   Task<Status> JoinAndSync();
+  Task<void> CloseConnections();  // both clusters; calls in flight fail
   // The leader's share of a rebalance: the assignment of every member, encoded.
   Task<StatusOr<std::vector<std::pair<std::string, std::string>>>> ComputeAssignment(
       std::string protocol, std::vector<v1::JoinGroupMember> members);

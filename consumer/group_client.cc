@@ -169,11 +169,7 @@ Status GroupClient::ProcessEvents() {
     if (!g.subscribed) break;
     if (!g.lost && g.generation >= 0 && g.session_renewed_ns > 0 &&
         NowNs() - g.session_renewed_ns > int64_t{config_.session_timeout_ms} * 1'000'000) {
-      g.lost = true;
-      g.rejoin_needed = true;
-      g.join_allowed = false;
-      g.pending.reset();
-      g.generation = -1;
+      g.Lose();
       g.session_expired = true;
       wake = true;
       continue;

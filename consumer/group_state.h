@@ -77,6 +77,16 @@ struct GroupState {
   int32_t generation = -1;                   // -1: not in a generation now
   std::vector<std::string> resolved_topics;  // the topics of the last JoinGroup (sorted)
   uint64_t joined_version = 0;               // subscription_version of the last JoinGroup
+
+  // The member is out of its generation (fenced, or its session ran out): `owned` is lost, and
+  // a rejoin is due once poll() has reported it. Under SharedState::mu.
+  void Lose() {
+    lost = true;
+    rejoin_needed = true;
+    join_allowed = false;
+    pending.reset();
+    generation = -1;
+  }
 };
 
 }  // namespace spool::consumer
