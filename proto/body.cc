@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/controller.pb.h"
 #include "proto/errors.h"
 #include "proto/frame_decoder.h"
 #include "proto/raft.pb.h"
@@ -11,7 +12,7 @@
 namespace spool::proto {
 namespace {
 
-constexpr std::array<ApiVersionSupport, 17> kSupported = {{
+constexpr std::array<ApiVersionSupport, 18> kSupported = {{
     {v1::API_KEY_PRODUCE, 0, 0},
     {v1::API_KEY_FETCH, 0, 0},
     {v1::API_KEY_LIST_OFFSETS, 0, 0},
@@ -29,11 +30,18 @@ constexpr std::array<ApiVersionSupport, 17> kSupported = {{
     {v1::API_KEY_DESCRIBE_GROUPS, 0, 0},
     {v1::API_KEY_LIST_GROUPS, 0, 0},
     {v1::API_KEY_DELETE_GROUPS, 0, 0},
+    // Brokers answer it by asking the controller quorum (`spool cluster`).
+    {v1::API_KEY_DESCRIBE_QUORUM, 0, 0},
 }};
 
 // Spool-internal APIs, between brokers and controllers (controller listeners only).
-constexpr std::array<ApiVersionSupport, 1> kInternal = {{
+constexpr std::array<ApiVersionSupport, 6> kInternal = {{
+    {v1::API_KEY_ALTER_PARTITION, 0, 0},
+    {v1::API_KEY_BROKER_REGISTRATION, 0, 0},
+    {v1::API_KEY_BROKER_HEARTBEAT, 0, 0},
+    {v1::API_KEY_ALLOCATE_PRODUCER_IDS, 0, 0},
     {v1::API_KEY_RAFT_MESSAGES, 0, 0},
+    {v1::API_KEY_FETCH_METADATA, 0, 0},
 }};
 
 template <typename Request, typename Response>
@@ -132,6 +140,18 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> NewBody(int16_t api_key, bo
       return Make<v1::DeleteGroupsRequest, v1::DeleteGroupsResponse>(response);
     case v1::API_KEY_RAFT_MESSAGES:
       return Make<v1::RaftMessagesRequest, v1::RaftMessagesResponse>(response);
+    case v1::API_KEY_DESCRIBE_QUORUM:
+      return Make<v1::DescribeQuorumRequest, v1::DescribeQuorumResponse>(response);
+    case v1::API_KEY_ALTER_PARTITION:
+      return Make<v1::AlterPartitionRequest, v1::AlterPartitionResponse>(response);
+    case v1::API_KEY_BROKER_REGISTRATION:
+      return Make<v1::BrokerRegistrationRequest, v1::BrokerRegistrationResponse>(response);
+    case v1::API_KEY_BROKER_HEARTBEAT:
+      return Make<v1::BrokerHeartbeatRequest, v1::BrokerHeartbeatResponse>(response);
+    case v1::API_KEY_ALLOCATE_PRODUCER_IDS:
+      return Make<v1::AllocateProducerIdsRequest, v1::AllocateProducerIdsResponse>(response);
+    case v1::API_KEY_FETCH_METADATA:
+      return Make<v1::FetchMetadataRequest, v1::FetchMetadataResponse>(response);
     case v1::ApiKey_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ApiKey_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;

@@ -42,7 +42,8 @@ struct ApiVersionSupport {
 // The client APIs: what a broker's client listener lists in ApiVersions and what a client
 // requires of every broker.
 [[nodiscard]] std::span<const ApiVersionSupport> SupportedApis();
-// Spool-internal APIs (RaftMessages between controller voters), served on controller listeners
+// Spool-internal APIs (Raft messages, broker registration, heartbeats, metadata fetches between
+// brokers and controllers: proto/controller.proto), served on controller listeners
 // only and never listed to clients.
 [[nodiscard]] std::span<const ApiVersionSupport> InternalApis();
 // Whether `api_key` is known (either table) and `api_version` is within its supported range.

@@ -112,6 +112,8 @@ std::string_view ErrorName(ErrorCode code) {
       return "INELIGIBLE_REPLICA";
     case v1::INVALID_UPDATE_VERSION:
       return "INVALID_UPDATE_VERSION";
+    case v1::INCONSISTENT_CLUSTER_ID:
+      return "INCONSISTENT_CLUSTER_ID";
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -223,6 +225,8 @@ bool IsRetriable(ErrorCode code) {
       return false;
     case v1::INVALID_UPDATE_VERSION:
       return false;
+    case v1::INCONSISTENT_CLUSTER_ID:
+      return false;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -333,6 +337,8 @@ absl::StatusCode StatusCodeFor(ErrorCode code) {
     case v1::INELIGIBLE_REPLICA:
       return absl::StatusCode::kFailedPrecondition;
     case v1::INVALID_UPDATE_VERSION:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::INCONSISTENT_CLUSTER_ID:
       return absl::StatusCode::kFailedPrecondition;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
