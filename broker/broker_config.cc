@@ -11,6 +11,8 @@
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -50,6 +52,13 @@ StatusOr<bool> ParseBool(std::string_view key, std::string_view value) {
   return BadValue(key, value, "true or false");
 }
 
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
 // "host:port", optionally with Kafka's "PLAINTEXT://" prefix (the only protocol there is).
 StatusOr<io::HostPort> ParseListener(std::string_view key, std::string_view value) {
   std::string_view text = value;
@@ -63,19 +72,87 @@ StatusOr<io::HostPort> ParseListener(std::string_view key, std::string_view valu
   return hp;
 }
 
+// A listener name (Kafka's are case-insensitive; kept upper-case): letters, digits, '_'.
+StatusOr<std::string> ParseListenerName(std::string_view key, std::string_view value) {
+  std::string name;
+  for (const char ch : value) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    if (std::isalnum(u) == 0 && ch != '_') return BadValue(key, value, "one listener name");
+    name.push_back(static_cast<char>(std::toupper(u)));
+  }
+  if (name.empty()) return BadValue(key, value, "one listener name");
+  return name;
+}
+
+// Kafka's listener list: "host:port" or "NAME://host:port" entries, comma-separated. The
+// PLAINTEXT one (or the one without a name) is the client listener, set at once; named ones are
+// kept for FinishConfig, which knows controller.listener.names only then. Each entry replaces
+// the listener of its name, so `--listen` does not drop a CONTROLLER entry of the config file.
+Status ApplyListeners(BrokerConfig& c, std::string_view key, std::string_view value) {
+  std::optional<io::HostPort> plaintext;
+  std::map<std::string, io::HostPort> named;
+  std::string_view rest = value;
+  while (true) {
+    const size_t comma = rest.find(',');
+    std::string_view entry = Trim(rest.substr(0, comma));
+    std::string name = "PLAINTEXT";
+    if (const size_t sep = entry.find("://"); sep != std::string_view::npos) {
+      StatusOr<std::string> n = ParseListenerName(key, entry.substr(0, sep));
+      if (!n.ok()) return n.status();
+      name = *std::move(n);
+      entry.remove_prefix(sep + 3);
+    }
+    StatusOr<io::HostPort> hp = io::ParseHostPort(entry);
+    if (!hp.ok()) return BadValue(key, value, "host:port or NAME://host:port, comma-separated");
+    const bool repeated = name == "PLAINTEXT" ? plaintext.has_value() : named.contains(name);
+    if (repeated) {
+      return BadValue(key, value,
+                      absl::StrCat("one listener named ", name, " (one client listener)"));
+    }
+    if (name == "PLAINTEXT") {
+      plaintext = *std::move(hp);
+    } else {
+      named[name] = *std::move(hp);
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (plaintext) c.listen = *plaintext;
+  for (auto& [name, hp] : named) {
+    // The later of this entry and controller.listener wins (as far as the name is known now).
+    if (name == c.controller_listener_name) c.controller_listener_key.reset();
+    c.named_listeners[name] = hp;
+  }
+  return Status();
+}
+
+// process.roles: "broker", "controller", or both in either order.
+Status ApplyRoles(BrokerConfig& c, std::string_view key, std::string_view value) {
+  bool broker = false;
+  bool controller = false;
+  std::string_view rest = value;
+  while (true) {
+    const size_t comma = rest.find(',');
+    const std::string_view role = Trim(rest.substr(0, comma));
+    bool& slot = role == "broker" ? broker : controller;
+    if ((role != "broker" && role != "controller") || slot) {
+      return BadValue(key, value, "broker, controller, or broker,controller");
+    }
+    slot = true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  c.role_broker = broker;
+  c.role_controller = controller;
+  return Status();
+}
+
 StatusOr<std::string> ParseDir(std::string_view key, std::string_view value) {
   if (value.empty()) return BadValue(key, value, "a directory");
   if (value.find(',') != std::string_view::npos) {
     return BadValue(key, value, "one directory (several log dirs are not supported yet)");
   }
   return std::string(value);
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
 }
 
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
@@ -95,13 +172,50 @@ Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
   log::LogConfig& l = c.log_defaults;
   if (key == "node.id") {
     SPOOL_SET_(c.node_id, ParseInt<int32_t>(key, v, 0, kI32Max));
+  } else if (key == "process.roles") {
+    return ApplyRoles(c, key, v);
+  } else if (key == "controller.quorum.voters") {
+    if (v.empty()) {
+      c.voters.clear();  // single-node mode (with both roles)
+      return Status();
+    }
+    StatusOr<std::vector<raft::QuorumVoter>> voters = raft::ParseQuorumVoters(v);
+    if (!voters.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key 'controller.quorum.voters': ", voters.status().message()));
+    }
+    c.voters = *std::move(voters);
+  } else if (key == "controller.listener") {
+    SPOOL_SET_(c.controller_listener_key, ParseListener(key, v));
+    c.named_listeners.erase(c.controller_listener_name);  // the later of the two wins
+  } else if (key == "controller.listener.names") {
+    if (v.find(',') != std::string_view::npos) {
+      return BadValue(key, v, "one listener name (one controller listener)");
+    }
+    SPOOL_SET_(c.controller_listener_name, ParseListenerName(key, v));
+    if (c.controller_listener_name == "PLAINTEXT") {
+      return BadValue(key, v, "a name other than PLAINTEXT (the client listener)");
+    }
+  } else if (key == "metadata.log.dir") {
+    SPOOL_SET_(c.metadata_log_dir, ParseDir(key, v));
+  } else if (key == "broker.rack") {
+    c.rack = v.empty() ? std::nullopt : std::optional<std::string>(std::string(v));
+  } else if (key == "broker.heartbeat.interval.ms") {
+    SPOOL_SET_(c.broker_heartbeat_interval_ms, ParseInt<int64_t>(key, v, 1, kI32Max));
+  } else if (key == "broker.session.timeout.ms") {
+    SPOOL_SET_(c.broker_session_timeout_ms, ParseInt<int64_t>(key, v, 1, kI32Max));
+  } else if (key == "broker.registration.timeout.ms") {
+    SPOOL_SET_(c.broker_registration_timeout_ms, ParseInt<int64_t>(key, v, 1, kI32Max));
+  } else if (key == "controller.quorum.election.timeout.ms") {
+    // Raft's heartbeat is a tenth of it: at least 1 ms.
+    SPOOL_SET_(c.controller_election_timeout_ms, ParseInt<int64_t>(key, v, 10, kI32Max));
   } else if (key == "cluster.id") {
     if (v.empty()) return BadValue(key, v, "a non-empty name");
     c.cluster_id = std::string(v);
   } else if (key == "log.dirs" || key == "data.dir") {
     SPOOL_SET_(c.data_dir, ParseDir(key, v));
   } else if (key == "listeners") {
-    SPOOL_SET_(c.listen, ParseListener(key, v));
+    return ApplyListeners(c, key, v);
   } else if (key == "advertised.listeners") {
     SPOOL_SET_(c.advertised, ParseListener(key, v));
   } else if (key == "num.reactors") {
@@ -212,7 +326,100 @@ Status Flatten(BrokerConfig& config, const toml::table& table, const std::string
   return Status();
 }
 
+// Resolves the controller listener from controller.listener and the `listeners` entries.
+Status ResolveControllerListener(BrokerConfig& c) {
+  std::optional<io::HostPort> from_listeners;
+  for (const auto& [name, hp] : c.named_listeners) {
+    if (name != c.controller_listener_name) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config key 'listeners': unknown listener name '", name, "' (want PLAINTEXT or '",
+          c.controller_listener_name, "', the controller.listener.names)"));
+    }
+    from_listeners = hp;
+  }
+  if (from_listeners && c.controller_listener_key &&
+      *from_listeners != *c.controller_listener_key) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config keys 'controller.listener' (", c.controller_listener_key->ToString(),
+                     ") and 'listeners' (", c.controller_listener_name, "://",
+                     from_listeners->ToString(), ") name different controller listeners"));
+  }
+  c.controller_listen_explicit =
+      from_listeners.has_value() || c.controller_listener_key.has_value();
+  if (c.controller_listener_key) c.controller_listen = *c.controller_listener_key;
+  if (from_listeners) c.controller_listen = *from_listeners;
+  return Status();
+}
+
+// The roles against node.id, the voter set and the controller listener.
+Status CheckQuorum(BrokerConfig& c) {
+  const std::string roles = RolesText(c);
+  if (c.role_controller && c.node_id < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("config key 'node.id' (", c.node_id,
+                                                   ") must be >= 1 with process.roles=", roles,
+                                                   " (a controller voter's id)"));
+  }
+  if (!c.role_controller && c.controller_listen_explicit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a controller listener is configured but process.roles=", roles, " has no controller"));
+  }
+  if (c.voters.empty()) {
+    if (SingleNodeQuorum(c)) return Status();  // spoold fills in this node alone
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key 'controller.quorum.voters' is required with process.roles=", roles,
+                     " (only broker,controller may leave it empty: a single-node cluster)"));
+  }
+  const size_t n = c.voters.size();
+  if (n != 1 && n != 3 && n != 5) {
+    return absl::InvalidArgumentError(absl::StrCat("config key 'controller.quorum.voters' names ",
+                                                   n, " voters (want 1, 3 or 5)"));
+  }
+  const auto self = std::find_if(c.voters.begin(), c.voters.end(), [&](const raft::QuorumVoter& v) {
+    return static_cast<int64_t>(v.id.value()) == c.node_id;
+  });
+  if (!c.role_controller) {
+    if (self != c.voters.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config key 'node.id' (", c.node_id, ") names a controller voter, but process.roles=",
+          roles, " (a broker-only node needs an id of its own)"));
+    }
+    return Status();
+  }
+  if (self == c.voters.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config key 'node.id' (", c.node_id, ") is not in 'controller.quorum.voters' (",
+        "process.roles=", roles, " makes this node a voter)"));
+  }
+  if (!c.controller_listen_explicit) {
+    if (n > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("with other controller voters, the controller listener must be configured: "
+                       "'controller.listener' (or --controller-listen), or a ",
+                       c.controller_listener_name, ":// entry in 'listeners'"));
+    }
+    c.controller_listen = self->address;  // the only voter listens where the voter set says
+    return Status();
+  }
+  if (c.controller_listen.port == 0 && n > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the controller listener (", c.controller_listen.ToString(),
+        ") needs a fixed port: the other voters reach it at ", self->address.ToString()));
+  }
+  if (c.controller_listen.port != 0 && c.controller_listen.port != self->address.port) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the controller listener (", c.controller_listen.ToString(), ") and this node's entry in ",
+        "'controller.quorum.voters' (", self->address.ToString(), ") have different ports"));
+  }
+  return Status();
+}
+
 }  // namespace
+
+std::string RolesText(const BrokerConfig& config) {
+  if (config.role_broker && config.role_controller) return "broker,controller";
+  if (config.role_controller) return "controller";
+  return "broker";
+}
 
 Status ApplySetting(BrokerConfig& config, std::string_view key, std::string_view value) {
   return Apply(config, Trim(key), Trim(value));
@@ -265,6 +472,17 @@ Status FinishConfig(BrokerConfig& config) {
         config.max_inflight_bytes_per_connection, ") is larger than 'max.inflight.bytes' (",
         config.max_inflight_bytes_total, ")"));
   }
+  if (config.broker_heartbeat_interval_ms >= config.broker_session_timeout_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config key 'broker.heartbeat.interval.ms' (", config.broker_heartbeat_interval_ms,
+        ") must be less than 'broker.session.timeout.ms' (", config.broker_session_timeout_ms,
+        ")"));
+  }
+  if (config.metadata_log_dir.empty()) {
+    config.metadata_log_dir = absl::StrCat(config.data_dir, "/__cluster_metadata");
+  }
+  RETURN_IF_ERROR(ResolveControllerListener(config));
+  RETURN_IF_ERROR(CheckQuorum(config));
   return Status();
 }
 

@@ -1,4 +1,5 @@
-// BrokerConfig: every setting of a broker, with defaults that run with no config file at all.
+// BrokerConfig: every setting of a spoold process (its broker and controller roles), with
+// defaults that run with no config file at all.
 //
 // Sources, later ones winning: the built-in defaults, a TOML file (`spoold --config FILE`), then
 // `--set key=value` flags and the dedicated flags (`--data-dir`, `--listen`, ...). Keys use Kafka's
@@ -7,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,18 +18,47 @@
 #include "common/status.h"
 #include "log/partition_log.h"
 #include "proto/frame.h"
+#include "replication/raft/tcp_transport.h"
 
 namespace spool::broker {
 
 inline constexpr uint16_t kDefaultPort = 9192;  // Kafka's 9092 plus 100: both can run side by side
 
 struct BrokerConfig {
-  int32_t node_id = 0;                             // node.id
+  // Roles (process.roles): a broker serves clients on `listen`; a controller is a voter of the
+  // controller quorum, serving its peers and the brokers on `controller_listen`. Both (the
+  // default) is one process that is a whole cluster.
+  bool role_broker = true;
+  bool role_controller = true;
+  int32_t node_id = 1;                             // node.id (a Raft voter id is >= 1)
   std::string cluster_id = "spool-local";          // cluster.id
   std::string data_dir;                            // log.dirs; default $HOME/.spool/data
   io::HostPort listen{"127.0.0.1", kDefaultPort};  // listeners ("host:port"; port 0: ephemeral)
   io::HostPort advertised;  // advertised.listeners; empty host: same as `listen`
   int reactors = 0;         // num.reactors; 0: one per core
+
+  // The controller quorum (KRaft's keys; broker/README.md, "Roles").
+  // controller.quorum.voters, parsed ("id@host:port,..."). Empty after FinishConfig only in
+  // single-node mode (both roles, no voters given): spoold then fills in this node alone at the
+  // controller listener's bound address (SingleNodeQuorum() tells).
+  std::vector<raft::QuorumVoter> voters;
+  // The controller listener: `controller.listener` (Spool's key) or the `listeners` entry named
+  // `controller.listener.names` (default CONTROLLER). Loopback and an ephemeral port by default
+  // (a single voter needs no peers); spoold writes the bound port back here.
+  io::HostPort controller_listen{"127.0.0.1", 0};
+  bool controller_listen_explicit = false;              // set by FinishConfig: given by a key
+  std::string controller_listener_name = "CONTROLLER";  // controller.listener.names
+  std::string metadata_log_dir;     // metadata.log.dir; default <data_dir>/__cluster_metadata
+  std::optional<std::string> rack;  // broker.rack
+  int64_t broker_heartbeat_interval_ms = 2000;     // broker.heartbeat.interval.ms
+  int64_t broker_session_timeout_ms = 9000;        // broker.session.timeout.ms
+  int64_t broker_registration_timeout_ms = 60000;  // broker.registration.timeout.ms (Spool's)
+  int64_t controller_election_timeout_ms = 1000;   // controller.quorum.election.timeout.ms
+
+  // Parsed `listeners` entries other than PLAINTEXT (the client listener goes to `listen` at
+  // once), by name; FinishConfig resolves the controller's and rejects any other name.
+  std::map<std::string, io::HostPort> named_listeners;
+  std::optional<io::HostPort> controller_listener_key;  // controller.listener as given
 
   // Topics.
   bool auto_create_topics = false;         // auto.create.topics.enable
@@ -56,7 +88,17 @@ struct BrokerConfig {
 // Reads a TOML file of such settings (tables flatten to dotted keys: [log] retention.ms = 1).
 [[nodiscard]] Status LoadConfigFile(BrokerConfig& config, const std::string& path);
 // Fills defaults that depend on the machine (data_dir from $HOME, reactors from the core count)
-// and checks the whole config.
+// and on other keys (metadata.log.dir, the controller listener), and checks the whole config:
+// the roles against node.id, the voter set and the controller listener.
 [[nodiscard]] Status FinishConfig(BrokerConfig& config);
+
+// Single-node mode: both roles and no controller.quorum.voters given (after FinishConfig: the
+// voter set is still empty). spoold then makes this node the only voter.
+[[nodiscard]] inline bool SingleNodeQuorum(const BrokerConfig& config) {
+  return config.role_broker && config.role_controller && config.voters.empty();
+}
+
+// "broker", "controller" or "broker,controller": the roles as process.roles spells them.
+[[nodiscard]] std::string RolesText(const BrokerConfig& config);
 
 }  // namespace spool::broker

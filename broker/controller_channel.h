@@ -3,7 +3,7 @@
 // Each call is sent to the voter believed to be active; a NOT_CONTROLLER error frame moves it to
 // the leader named in the answer, or else to the next voter in the list; a broken connection, a
 // refused connect or a timeout moves it to the next voter too. It retries (with a backoff that
-// doubles from retry_backoff up to 1 s, no busy loop) until the call's deadline, and then
+// doubles from retry_backoff up to 250 ms, no busy loop) until the call's deadline, and then
 // returns the last error (kUnavailable / kDeadlineExceeded with the wire code inside, as
 // proto::ErrorFromStatus reads it). A response that arrived is returned as it is: its own
 // error_code is the controller's decision and is never retried here (the caller decides).

@@ -172,8 +172,11 @@ Task<StatusOr<Response>> HandleFetch(BrokerCore& core, proto::Frame frame,
       pr->set_log_start_offset(item.log_start_offset);
       if (item.error == ErrorCode::FENCED_LEADER_EPOCH ||
           item.error == ErrorCode::UNKNOWN_LEADER_EPOCH) {
-        pr->set_current_leader_id(core.config.node_id);
-        pr->set_current_leader_epoch(kSingleNodeLeaderEpoch);
+        std::shared_ptr<const TopicInfo> info = core.partitions.FindTopic(t.name());
+        if (info != nullptr) {
+          pr->set_current_leader_id(info->LeaderOf(item.in->partition(), core.config.node_id));
+          pr->set_current_leader_epoch(info->LeaderEpochOf(item.in->partition()));
+        }
       }
       if (item.send_bytes > 0) {
         pr->set_payload_bytes(static_cast<uint32_t>(item.send_bytes));

@@ -42,14 +42,28 @@ Task<StatusOr<Response>> HandleFindCoordinator(
     r.set_node_id(-1);
     co_return MakeResponse(frame.header(), r);
   }
-  // Single node: this broker leads every offsets partition. With replication (issue 7) this is
-  // the leader of partition GroupManager::PartitionOf(key), or COORDINATOR_NOT_AVAILABLE.
-  const io::HostPort& adv =
-      core.config.advertised.host.empty() ? core.config.listen : core.config.advertised;
-  r.set_error_code(ErrorCode::NONE);
-  r.set_node_id(core.groups.CoordinatorNode(request->key()));
-  r.set_host(adv.host);
-  r.set_port(adv.port != 0 ? adv.port : core.config.listen.port);
+  // The coordinator is the leader of the group's __consumer_offsets partition.
+  const int32_t node = core.groups.CoordinatorNode(request->key());
+  if (node == core.config.node_id) {
+    const io::HostPort& adv =
+        core.config.advertised.host.empty() ? core.config.listen : core.config.advertised;
+    r.set_error_code(ErrorCode::NONE);
+    r.set_node_id(node);
+    r.set_host(adv.host);
+    r.set_port(adv.port != 0 ? adv.port : core.config.listen.port);
+    co_return MakeResponse(frame.header(), r);
+  }
+  for (const BrokerInfo& b : *core.partitions.Brokers()) {
+    if (b.id != node) continue;
+    r.set_error_code(ErrorCode::NONE);
+    r.set_node_id(node);
+    r.set_host(b.host);
+    r.set_port(b.port);
+    co_return MakeResponse(frame.header(), r);
+  }
+  r.set_error_code(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+  r.set_error_message("the group's offsets partition has no live leader");
+  r.set_node_id(-1);
   co_return MakeResponse(frame.header(), r);
 }
 

@@ -97,8 +97,10 @@ int GroupManager::OwnerShard(const std::string& group) const {
 }
 
 int32_t GroupManager::CoordinatorNode(const std::string& group) const {
-  (void)group;  // replication (issue 7): the leader of PartitionOf(group)
-  return config_.node_id;
+  // The leader of the group's __consumer_offsets partition (-1: none now).
+  std::shared_ptr<const TopicInfo> info = partitions_.FindTopic(std::string(kOffsetsTopic));
+  if (info == nullptr) return config_.node_id;
+  return info->LeaderOf(PartitionOf(group), config_.node_id);
 }
 
 GroupCoordinator& GroupManager::CoordinatorOf(Slot& slot) {
@@ -123,10 +125,9 @@ Task<Status> GroupManager::Open() {
     spec.configs = {{"flush.policy", "durable"},
                     {"retention.ms", "-1"},
                     {"max.message.bytes", absl::StrCat(max_batch)}};
-    StatusOr<TopicInfo> made = co_await partitions_.CreateTopic(std::move(spec), false);
+    Status made = co_await partitions_.EnsureTopic(std::move(spec));
     if (!made.ok()) {
-      co_return Status(made.status().code(),
-                       absl::StrCat("creating ", topic, ": ", made.status().message()));
+      co_return Status(made.code(), absl::StrCat("creating ", topic, ": ", made.message()));
     }
     info = partitions_.FindTopic(topic);
     if (info == nullptr) co_return absl::InternalError(absl::StrCat(topic, " is not published"));

@@ -21,6 +21,7 @@ struct Item {
   ErrorCode error = ErrorCode::NONE;
   int64_t offset = -1;
   int64_t timestamp_ms = -1;
+  int32_t leader_epoch = -1;
 };
 
 }  // namespace
@@ -42,6 +43,7 @@ Task<StatusOr<Response>> HandleListOffsets(BrokerCore& core, proto::Frame frame,
         route = {ErrorCode::INVALID_REQUEST, -1};
       }
       item.error = route.error;
+      item.leader_epoch = route.leader_epoch;
       items.push_back(std::move(item));
       owner.push_back(route.shard);
     }
@@ -95,7 +97,7 @@ Task<StatusOr<Response>> HandleListOffsets(BrokerCore& core, proto::Frame frame,
       pr->set_error_code(item.error);
       pr->set_offset(item.error == ErrorCode::NONE ? item.offset : -1);
       pr->set_timestamp_ms(item.timestamp_ms);
-      pr->set_leader_epoch(kSingleNodeLeaderEpoch);
+      pr->set_leader_epoch(item.leader_epoch);
     }
   }
   co_return MakeResponse(frame.header(), response);

@@ -1,6 +1,7 @@
-// Metadata and ApiVersions. On a single node every partition is led by this broker, at leader
-// epoch kSingleNodeLeaderEpoch, with replicas = isr = [this node]. The all-topics listing leaves
-// out internal topics (__consumer_offsets); asking for one by name describes it.
+// Metadata and ApiVersions, answered from this broker's applied cluster metadata: the live
+// (registered, unfenced) brokers, and each partition's leader, leader epoch, replicas and ISR. A
+// partition without a leader has LEADER_NOT_AVAILABLE. The all-topics listing leaves out
+// internal topics (__consumer_offsets); asking for one by name describes it.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -20,12 +21,19 @@ void FillTopic(const BrokerCore& core, const TopicInfo& topic, v1::TopicMetadata
   out->set_name(topic.name);
   for (int32_t p = 0; p < topic.num_partitions; p++) {
     v1::PartitionMetadata* pm = out->add_partitions();
-    pm->set_error_code(ErrorCode::NONE);
     pm->set_partition(p);
-    pm->set_leader_id(core.config.node_id);
-    pm->set_leader_epoch(kSingleNodeLeaderEpoch);
-    pm->add_replicas(core.config.node_id);
-    pm->add_isr(core.config.node_id);
+    const int32_t leader = topic.LeaderOf(p, core.config.node_id);
+    pm->set_error_code(leader < 0 ? ErrorCode::LEADER_NOT_AVAILABLE : ErrorCode::NONE);
+    pm->set_leader_id(leader);
+    pm->set_leader_epoch(topic.LeaderEpochOf(p));
+    if (topic.partitions.empty()) {
+      pm->add_replicas(core.config.node_id);
+      pm->add_isr(core.config.node_id);
+      continue;
+    }
+    const PartitionInfo& info = topic.partitions[static_cast<size_t>(p)];
+    for (int32_t r : info.replicas) pm->add_replicas(r);
+    for (int32_t r : info.isr) pm->add_isr(r);
   }
 }
 
@@ -34,14 +42,27 @@ void FillTopic(const BrokerCore& core, const TopicInfo& topic, v1::TopicMetadata
 Task<StatusOr<Response>> HandleMetadata(BrokerCore& core, proto::Frame frame,
                                         std::unique_ptr<v1::MetadataRequest> request) {
   v1::MetadataResponse response;
-  // The advertised address, read per request: the network layer may fill in an ephemeral port.
-  const io::HostPort& adv =
-      core.config.advertised.host.empty() ? core.config.listen : core.config.advertised;
-  v1::BrokerMetadata* self = response.add_brokers();
-  self->set_node_id(core.config.node_id);
-  self->set_host(adv.host);
-  self->set_port(adv.port != 0 ? adv.port : core.config.listen.port);
+  std::shared_ptr<const BrokerList> brokers = core.partitions.Brokers();
+  bool self_listed = false;
+  for (const BrokerInfo& b : *brokers) {
+    v1::BrokerMetadata* m = response.add_brokers();
+    m->set_node_id(b.id);
+    m->set_host(b.host);
+    m->set_port(b.port);
+    self_listed = self_listed || b.id == core.config.node_id;
+  }
+  if (!self_listed) {
+    // Not (yet, or no longer) unfenced in the metadata: still list the broker answering. The
+    // advertised address, read per request: the network layer may fill in an ephemeral port.
+    const io::HostPort& adv =
+        core.config.advertised.host.empty() ? core.config.listen : core.config.advertised;
+    v1::BrokerMetadata* self = response.add_brokers();
+    self->set_node_id(core.config.node_id);
+    self->set_host(adv.host);
+    self->set_port(adv.port != 0 ? adv.port : core.config.listen.port);
+  }
   response.set_cluster_id(core.config.cluster_id);
+  // Clients cannot reach the controllers; like KRaft, a broker names itself (it forwards).
   response.set_controller_id(core.config.node_id);
 
   if (request->all_topics()) {
@@ -65,7 +86,9 @@ Task<StatusOr<Response>> HandleMetadata(BrokerCore& core, proto::Frame frame,
       std::shared_ptr<const TopicInfo> info = core.partitions.FindTopic(name);
       if (info == nullptr && request->allow_auto_topic_creation() &&
           core.config.auto_create_topics) {
-        Status made = co_await core.partitions.EnsureTopic(name);
+        CreateTopicSpec spec;
+        spec.name = name;
+        Status made = co_await core.partitions.EnsureTopic(std::move(spec));
         if (!made.ok()) {
           tm->set_error_code(proto::ErrorFromStatus(made));
           continue;

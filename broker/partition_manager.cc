@@ -26,6 +26,7 @@ using proto::ErrorToStatus;
 struct PartitionManager::ShardLocal {
   explicit ShardLocal(io::Reactor& r) : timers(r), retention_idle(r) { retention_idle.set(); }
   std::shared_ptr<const TopicSnapshot> topics = std::make_shared<const TopicSnapshot>();
+  std::shared_ptr<const BrokerList> brokers = std::make_shared<const BrokerList>();
   std::map<std::pair<std::string, int32_t>, std::shared_ptr<Partition>> partitions;
   RequestTimers timers;
   bool stopping = false;
@@ -81,6 +82,10 @@ std::shared_ptr<const TopicSnapshot> PartitionManager::Topics() const {
   return local().topics;
 }
 
+std::shared_ptr<const BrokerList> PartitionManager::Brokers() const {
+  return local().brokers;
+}
+
 std::shared_ptr<const TopicInfo> PartitionManager::FindTopic(const std::string& name) const {
   const TopicSnapshot& topics = *local().topics;
   auto it = topics.find(name);
@@ -107,9 +112,24 @@ RequestTimers& PartitionManager::LocalTimers() {
 StatusOr<TopicInfo> PartitionManager::InfoFromRecord(const v1::TopicRecord& record) const {
   TopicInfo info;
   info.name = record.name();
+  info.topic_id = record.topic_id();
   info.num_partitions = record.num_partitions();
   info.replication_factor = record.replication_factor();
   info.overrides.insert(record.configs().begin(), record.configs().end());
+  for (const v1::PartitionAssignment& a : record.partitions()) {
+    PartitionInfo p;
+    p.replicas.assign(a.replicas().begin(), a.replicas().end());
+    p.isr.assign(a.isr().begin(), a.isr().end());
+    p.leader = a.leader();
+    p.leader_epoch = a.leader_epoch();
+    p.partition_epoch = a.partition_epoch();
+    info.partitions.push_back(std::move(p));
+  }
+  if (!info.partitions.empty() &&
+      static_cast<int32_t>(info.partitions.size()) != info.num_partitions) {
+    return absl::DataLossError(absl::StrCat(info.partitions.size(), " partition assignments for ",
+                                            info.num_partitions, " partitions"));
+  }
   ASSIGN_OR_RETURN(info.config,
                    ParseTopicConfig(info.overrides, DefaultTopicConfig(), info.replication_factor));
   return info;
@@ -117,12 +137,11 @@ StatusOr<TopicInfo> PartitionManager::InfoFromRecord(const v1::TopicRecord& reco
 
 Task<Status> PartitionManager::Open() {
   CO_ASSIGN_OR_RETURN(store_, co_await TopicStore::Open(FsOf(0), config_.data_dir));
-  std::vector<std::shared_ptr<const TopicInfo>> live;
+  std::vector<PartitionRef> hosted;
   for (const v1::TopicRecord& record : store_->List()) {
     if (record.deleted()) {
       LogInfo(absl::StrCat("finishing deletion of topic=", record.name()));
-      CO_RETURN_IF_ERROR(co_await DropPartitions(record.name(), record.num_partitions()));
-      CO_RETURN_IF_ERROR(co_await store_->Remove(record.name()));
+      CO_RETURN_IF_ERROR(co_await RemoveTopic(record.name(), record.num_partitions()));
       continue;
     }
     StatusOr<TopicInfo> info = InfoFromRecord(record);
@@ -132,9 +151,11 @@ Task<Status> PartitionManager::Open() {
     }
     auto shared = std::make_shared<const TopicInfo>(*std::move(info));
     topics_[shared->name] = shared;
-    live.push_back(std::move(shared));
+    for (int32_t p = 0; p < shared->num_partitions; p++) {
+      if (shared->Hosts(config_.node_id, p)) hosted.push_back(PartitionRef{shared, p});
+    }
   }
-  CO_RETURN_IF_ERROR(co_await OpenPartitions(std::move(live)));
+  CO_RETURN_IF_ERROR(co_await OpenPartitions(std::move(hosted)));
   co_await Publish();
   absl::AnyInvocable<Task<void>(Shard&)> arm = [this](Shard& s) -> Task<void> {
     ArmRetention(s.id);
@@ -144,36 +165,33 @@ Task<Status> PartitionManager::Open() {
   co_return Status();
 }
 
-Task<Status> PartitionManager::OpenPartitions(
-    std::vector<std::shared_ptr<const TopicInfo>> topics) {
+Task<Status> PartitionManager::OpenPartitions(std::vector<PartitionRef> refs) {
   auto errors = std::make_shared<std::vector<Status>>(static_cast<size_t>(shards_.size()));
-  std::vector<std::shared_ptr<const TopicInfo>>* all = &topics;
+  std::vector<PartitionRef>* all = &refs;
   absl::AnyInvocable<Task<void>(Shard&)> work = [this, all, errors](Shard& s) -> Task<void> {
     std::vector<Task<void>> opens;
-    for (const auto& topic : *all) {
-      for (int32_t p = 0; p < topic->num_partitions; p++) {
-        if (OwnerShard(topic->name, p) != s.id) continue;
-        opens.push_back([](PartitionManager* self, Shard* shard, std::shared_ptr<const TopicInfo> t,
-                           int32_t index, std::vector<Status>* errs) -> Task<void> {
-          Partition::Options options;
-          options.topic = t->name;
-          options.index = index;
-          options.dir = self->PartitionDir(t->name, index);
-          options.config = t->config;
-          ShardLocal& l = *self->locals_[static_cast<size_t>(shard->id)];
-          StatusOr<std::shared_ptr<Partition>> opened = co_await Partition::Open(
-              self->FsOf(shard->id), self->clock_, l.timers, std::move(options));
-          if (!opened.ok()) {
-            Status& slot = (*errs)[static_cast<size_t>(shard->id)];
-            if (slot.ok()) {
-              slot = Status(opened.status().code(), absl::StrCat("opening ", t->name, "-", index,
-                                                                 ": ", opened.status().message()));
-            }
-            co_return;
+    for (const PartitionRef& ref : *all) {
+      if (OwnerShard(ref.topic->name, ref.index) != s.id) continue;
+      opens.push_back([](PartitionManager* self, Shard* shard, std::shared_ptr<const TopicInfo> t,
+                         int32_t index, std::vector<Status>* errs) -> Task<void> {
+        Partition::Options options;
+        options.topic = t->name;
+        options.index = index;
+        options.dir = self->PartitionDir(t->name, index);
+        options.config = t->config;
+        ShardLocal& l = *self->locals_[static_cast<size_t>(shard->id)];
+        StatusOr<std::shared_ptr<Partition>> opened = co_await Partition::Open(
+            self->FsOf(shard->id), self->clock_, l.timers, std::move(options));
+        if (!opened.ok()) {
+          Status& slot = (*errs)[static_cast<size_t>(shard->id)];
+          if (slot.ok()) {
+            slot = Status(opened.status().code(), absl::StrCat("opening ", t->name, "-", index,
+                                                               ": ", opened.status().message()));
           }
-          l.partitions[std::make_pair(t->name, index)] = *std::move(opened);
-        }(this, &s, topic, p, errors.get()));
-      }
+          co_return;
+        }
+        l.partitions[std::make_pair(t->name, index)] = *std::move(opened);
+      }(this, &s, ref.topic, ref.index, errors.get()));
     }
     co_await io::WhenAll(*s.reactor, std::move(opens));
   };
@@ -183,8 +201,10 @@ Task<Status> PartitionManager::OpenPartitions(
 
 Task<void> PartitionManager::Publish() {
   auto snapshot = std::make_shared<const TopicSnapshot>(topics_);
-  absl::AnyInvocable<Task<void>(Shard&)> work = [this, snapshot](Shard& s) -> Task<void> {
+  auto brokers = std::make_shared<const BrokerList>(brokers_);
+  absl::AnyInvocable<Task<void>(Shard&)> work = [this, snapshot, brokers](Shard& s) -> Task<void> {
     locals_[static_cast<size_t>(s.id)]->topics = snapshot;
+    locals_[static_cast<size_t>(s.id)]->brokers = brokers;
     co_return;
   };
   co_await shards_.on_all(std::move(work));
@@ -209,15 +229,16 @@ Task<Status> RemoveDir(io::FileSystem& fs, std::string dir, std::string parent) 
 
 }  // namespace
 
-Task<Status> PartitionManager::DropPartitions(std::string topic, int32_t num_partitions) {
+Task<Status> PartitionManager::DropPartitions(std::string topic, std::vector<int32_t> partitions) {
   auto errors = std::make_shared<std::vector<Status>>(static_cast<size_t>(shards_.size()));
   const std::string* name = &topic;
-  absl::AnyInvocable<Task<void>(Shard&)> work = [this, name, num_partitions,
+  const std::vector<int32_t>* which = &partitions;
+  absl::AnyInvocable<Task<void>(Shard&)> work = [this, name, which,
                                                  errors](Shard& s) -> Task<void> {
     const std::string& topic = *name;
     ShardLocal& l = *locals_[static_cast<size_t>(s.id)];
     Status& first = (*errors)[static_cast<size_t>(s.id)];
-    for (int32_t p = 0; p < num_partitions; p++) {
+    for (int32_t p : *which) {
       if (OwnerShard(topic, p) != s.id) continue;
       auto it = l.partitions.find(std::make_pair(topic, p));
       if (it != l.partitions.end()) {
@@ -239,94 +260,15 @@ Task<Status> PartitionManager::DropPartitions(std::string topic, int32_t num_par
   co_return FirstError(*errors);
 }
 
-Task<StatusOr<TopicInfo>> PartitionManager::CreateTopic(CreateTopicSpec spec, bool validate_only) {
-  co_await admin_mutex_.lock();
-  log::AsyncLockGuard guard(admin_mutex_);
-  if (Status st = ValidateTopicName(spec.name); !st.ok()) {
-    co_return ErrorToStatus(ErrorCode::INVALID_TOPIC, std::string(st.message()));
-  }
-  TopicInfo info;
-  info.name = spec.name;
-  info.num_partitions = spec.num_partitions == 0 ? config_.default_partitions : spec.num_partitions;
-  if (info.num_partitions < 1 || info.num_partitions > kMaxPartitionsPerTopic) {
-    co_return ErrorToStatus(ErrorCode::INVALID_PARTITIONS,
-                            absl::StrCat("num_partitions ", info.num_partitions, " is not in [1, ",
-                                         kMaxPartitionsPerTopic, "]"));
-  }
-  info.replication_factor =
-      spec.replication_factor == 0 ? config_.default_replication_factor : spec.replication_factor;
-  if (info.replication_factor != 1) {
-    co_return ErrorToStatus(ErrorCode::INVALID_REPLICATION_FACTOR,
-                            absl::StrCat("replication_factor ", info.replication_factor,
-                                         ": a single-node broker supports only 1"));
-  }
-  info.overrides = std::move(spec.configs);
-  StatusOr<TopicConfig> config =
-      ParseTopicConfig(info.overrides, DefaultTopicConfig(), info.replication_factor);
-  if (!config.ok()) {
-    co_return ErrorToStatus(ErrorCode::INVALID_CONFIG, std::string(config.status().message()));
-  }
-  info.config = *config;
-  if (topics_.contains(info.name) || store_->Find(info.name).has_value()) {
-    co_return ErrorToStatus(ErrorCode::TOPIC_ALREADY_EXISTS,
-                            absl::StrCat("topic ", info.name, " already exists"));
-  }
-  if (validate_only) co_return info;
-
-  v1::TopicRecord record;
-  record.set_name(info.name);
-  record.set_num_partitions(info.num_partitions);
-  record.set_replication_factor(info.replication_factor);
-  for (const auto& [k, v] : info.overrides) (*record.mutable_configs())[k] = v;
-  CO_RETURN_IF_ERROR(co_await store_->Put(std::move(record)));
-  auto shared = std::make_shared<const TopicInfo>(info);
-  std::vector<std::shared_ptr<const TopicInfo>> created(1, shared);
-  Status opened = co_await OpenPartitions(std::move(created));
-  if (!opened.ok()) {
-    // Undo: the topic never became visible. Best effort; Open() would finish it otherwise.
-    PermitUncheckedError(co_await store_->MarkDeleted(info.name));
-    PermitUncheckedError(co_await DropPartitions(info.name, info.num_partitions));
-    PermitUncheckedError(co_await store_->Remove(info.name));
-    co_return opened;
-  }
-  topics_[info.name] = shared;
-  co_await Publish();
-  LogInfo(absl::StrCat("created topic=", info.name, " partitions=", info.num_partitions));
-  co_return info;
-}
-
-Task<Status> PartitionManager::DeleteTopic(std::string name) {
-  co_await admin_mutex_.lock();
-  log::AsyncLockGuard guard(admin_mutex_);
-  auto it = topics_.find(name);
-  if (it == topics_.end()) {
-    co_return ErrorToStatus(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, absl::StrCat("no topic ", name));
-  }
-  if (IsInternalTopic(name)) {
-    co_return ErrorToStatus(ErrorCode::INVALID_TOPIC,
-                            absl::StrCat("topic ", name, " is internal and cannot be deleted"));
-  }
-  const int32_t partitions = it->second->num_partitions;
-  CO_RETURN_IF_ERROR(co_await store_->MarkDeleted(name));
-  topics_.erase(it);
-  co_await Publish();
-  CO_RETURN_IF_ERROR(co_await DropPartitions(name, partitions));
+Task<Status> PartitionManager::RemoveTopic(std::string name, int32_t num_partitions) {
+  if (store_->Find(name).has_value()) CO_RETURN_IF_ERROR(co_await store_->MarkDeleted(name));
+  if (topics_.erase(name) > 0) co_await Publish();
+  std::vector<int32_t> all;
+  for (int32_t p = 0; p < num_partitions; p++) all.push_back(p);
+  CO_RETURN_IF_ERROR(co_await DropPartitions(name, std::move(all)));
   CO_RETURN_IF_ERROR(co_await store_->Remove(name));
   LogInfo(absl::StrCat("deleted topic=", name));
   co_return Status();
-}
-
-Task<Status> PartitionManager::EnsureTopic(std::string name) {
-  if (FindTopic(name) != nullptr) co_return Status();
-  absl::AnyInvocable<Task<Status>()> create = [this, name]() -> Task<Status> {
-    CreateTopicSpec spec;
-    spec.name = name;
-    StatusOr<TopicInfo> made = co_await CreateTopic(std::move(spec), false);
-    co_return made.status();
-  };
-  Status st = co_await shards_.submit_to<Status>(0, std::move(create));
-  if (proto::ErrorFromStatus(st) == ErrorCode::TOPIC_ALREADY_EXISTS) co_return Status();
-  co_return st;
 }
 
 void PartitionManager::ArmRetention(int shard) {

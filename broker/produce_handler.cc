@@ -220,7 +220,9 @@ Task<std::optional<Response>> HandleProduce(BrokerCore& core, proto::Frame frame
     for (const Item& item : items) {
       if (core.partitions.FindTopic(item.topic) != nullptr) continue;
       if (!ValidateTopicName(item.topic).ok()) continue;
-      Status made = co_await core.partitions.EnsureTopic(item.topic);
+      CreateTopicSpec spec;
+      spec.name = item.topic;
+      Status made = co_await core.partitions.EnsureTopic(std::move(spec));
       PermitUncheckedError(made);  // the lookup below reports the topic as unknown
     }
   }

@@ -151,6 +151,11 @@ Task<std::optional<Response>> RequestDispatcher::Dispatch(proto::Frame request, 
           core_, std::move(request), Downcast<v1::DeleteTopicsRequest>(*std::move(body)));
       co_return OrError(header, std::move(r));
     }
+    case v1::API_KEY_DESCRIBE_QUORUM: {
+      StatusOr<Response> r = co_await HandleDescribeQuorum(
+          core_, std::move(request), Downcast<v1::DescribeQuorumRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
     case v1::API_KEY_FIND_COORDINATOR: {
       StatusOr<Response> r = co_await HandleFindCoordinator(
           core_, std::move(request), Downcast<v1::FindCoordinatorRequest>(*std::move(body)));

@@ -28,18 +28,19 @@
 #include "common/io/event.h"
 #include "common/task.h"
 #include "proto/body.h"
+#include "proto/controller.pb.h"
 #include "proto/errors.h"
 #include "proto/frame_decoder.h"
 
 namespace spool::broker {
 
-// The leader epoch of every partition on a single node (bumped by leader changes later).
-inline constexpr int32_t kSingleNodeLeaderEpoch = 0;
 // Defaults for requests that leave a field at 0 (Kafka's client defaults).
 inline constexpr int32_t kDefaultProduceTimeoutMs = 30000;     // request.timeout.ms
 inline constexpr int32_t kDefaultFetchMaxBytes = 50 << 20;     // fetch.max.bytes
 inline constexpr int32_t kDefaultPartitionMaxBytes = 1 << 20;  // max.partition.fetch.bytes
 inline constexpr int32_t kFetchResponseMaxBytes = 64 << 20;    // cap, under the frame limit
+
+class MetadataFollower;
 
 struct BrokerCore {
   BrokerCore(ShardSet& s, const BrokerConfig& c, Clock& k, StorageOptions storage)
@@ -53,19 +54,24 @@ struct BrokerCore {
   Clock& clock;
   PartitionManager partitions;
   GroupManager groups;  // after `partitions`: destroyed first
+  // The broker's membership in the cluster (set by the Broker before it serves; shard 0 only).
+  MetadataFollower* metadata = nullptr;
   // Set by Close(): long polls stop waiting.
   std::atomic<bool> closing{false};
 };
 
 // A response frame for `request` carrying `body` and `payload` (kept alive by `keep_alive`).
 // The checks every request addressed to one partition shares: the topic and the partition exist
-// (else UNKNOWN_TOPIC_OR_PARTITION), and a current_leader_epoch the client gave (>= 0) is the
-// partition's (older: FENCED_LEADER_EPOCH, the client is behind; newer: UNKNOWN_LEADER_EPOCH,
-// this broker is). On NONE, `shard` is the shard that owns the partition. `info` is the topic as
-// FindTopic returned it (may be null). The one place for the leader-epoch rule.
+// (else UNKNOWN_TOPIC_OR_PARTITION), this broker leads it (else NOT_LEADER_OR_FOLLOWER, or
+// LEADER_NOT_AVAILABLE when it has no leader), and a current_leader_epoch the client gave
+// (>= 0) is the partition's (older: FENCED_LEADER_EPOCH, the client is behind; newer:
+// UNKNOWN_LEADER_EPOCH, this broker is). On NONE, `shard` is the shard that owns the partition
+// and `leader_epoch` its leader epoch. `info` is the topic as FindTopic returned it (may be
+// null). The one place for the leadership and leader-epoch rules.
 struct PartitionRoute {
   proto::ErrorCode error = proto::ErrorCode::NONE;
   int shard = -1;
+  int32_t leader_epoch = -1;
 };
 PartitionRoute RoutePartition(const BrokerCore& core, const TopicInfo* info,
                               const std::string& topic, int32_t partition,
@@ -89,6 +95,9 @@ Task<StatusOr<Response>> HandleCreateTopics(BrokerCore& core, proto::Frame frame
                                             std::unique_ptr<v1::CreateTopicsRequest> request);
 Task<StatusOr<Response>> HandleDeleteTopics(BrokerCore& core, proto::Frame frame,
                                             std::unique_ptr<v1::DeleteTopicsRequest> request);
+// Forwarded to the controller quorum (`spool cluster`).
+Task<StatusOr<Response>> HandleDescribeQuorum(BrokerCore& core, proto::Frame frame,
+                                              std::unique_ptr<v1::DescribeQuorumRequest> request);
 
 // Consumer groups (group_handlers.cc, group_offset_handlers.cc; broker/GROUPS.md). `peer` is
 // the client's address (DescribeGroups' client_host).

@@ -25,6 +25,8 @@ std::optional<std::string_view> KeyOfFlag(std::string_view flag) {
   if (flag == "--listen") return "listeners";
   if (flag == "--node-id") return "node.id";
   if (flag == "--reactors") return "num.reactors";
+  if (flag == "--controller-listen") return "controller.listener";
+  if (flag == "--roles") return "process.roles";
   return std::nullopt;
 }
 
@@ -102,7 +104,7 @@ StatusOr<SpooldFlags> ParseSpooldFlags(int argc, const char* const* argv) {
 std::string SpooldUsage() {
   return absl::StrCat(
       "spoold ", kSpooldVersion,
-      ": the Spool broker (a single node is a whole cluster).\n"
+      ": the Spool broker and controller (a single node is a whole cluster).\n"
       "\n"
       "usage: spoold [flags]\n"
       "\n"
@@ -112,16 +114,21 @@ std::string SpooldUsage() {
       "  --listen HOST:PORT    address to listen on (listeners); default 127.0.0.1:",
       kDefaultPort,
       ", port 0 picks one\n"
-      "  --node-id N           this broker's id (node.id); default 0\n"
+      "  --node-id N           this node's id (node.id); default 1\n"
+      "  --roles R             process.roles: broker, controller or broker,controller (default)\n"
+      "  --controller-listen HOST:PORT\n"
+      "                        the controller listener (controller.listener); default\n"
+      "                        127.0.0.1:0 when this node is the only voter\n"
       "  --reactors N          reactor threads (num.reactors); default 0 = one per core\n"
       "  --set KEY=VALUE       any config key; repeatable; wins over --config\n"
-      "  --ready-file PATH     once listening, write \"host:port\\n\" there (atomically)\n"
+      "  --ready-file PATH     once listening, write \"host:port\\n\" there (atomically), then\n"
+      "                        \"controller host:port\\n\" with the controller role\n"
       "  --help                this text\n"
       "  --version             print the version\n"
       "\n"
       "Dedicated flags win over --set, which wins over the config file.\n"
       "SIGTERM or SIGINT: stop accepting, finish requests in flight, flush every partition,\n"
-      "write the clean-shutdown markers, exit 0.\n");
+      "write the clean-shutdown markers, then stop the controller, exit 0.\n");
 }
 
 }  // namespace spool::broker

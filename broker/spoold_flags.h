@@ -3,8 +3,8 @@
 //
 // Precedence, later winning: built-in defaults, --config FILE (wherever it appears), the --set
 // key=value flags in order, then the dedicated flags (--data-dir, --listen, --node-id,
-// --reactors, --ready-file). Flags take their value as the next argument or after '='.
-// Pure functions apart from reading the config file and $HOME; main thread.
+// --roles, --controller-listen, --reactors, --ready-file). Flags take their value as the next
+// argument or after '='. Pure functions apart from reading the config file and $HOME; main thread.
 #pragma once
 
 #include <string>

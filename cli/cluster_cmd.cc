@@ -1,16 +1,58 @@
-// spool cluster: the brokers, the controller, and how many partitions each broker leads.
+// spool cluster: the brokers and how many partitions each leads (Metadata), then the controller
+// quorum and the registered brokers (DescribeQuorum, which the broker forwards to the quorum).
+// cli/README.md shows the output. The quorum part is best effort: if the broker cannot answer
+// it, the rest is printed with a line saying so, and the exit code does not change.
 #include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <map>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "client/admin.h"
+#include "proto/errors.h"
 
 namespace spool::cli {
 namespace {
+
+std::string YesNo(bool b) {
+  return b ? "yes" : "no";
+}
+
+void PrintQuorum(const v1::DescribeQuorumResponse& q, std::ostream& out) {
+  out << "controller quorum  leader "
+      << (q.leader_id() < 0 ? std::string("none") : std::to_string(q.leader_id())) << "  term "
+      << q.term() << "  commit " << q.commit_index() << "  metadata " << q.metadata_index()
+      << "  (answered by node " << q.node_id() << ", " << q.role()
+      << (q.active() ? ", active controller" : "") << ")\n";
+  if (q.voters_size() == 0) {
+    out << "  voters: known to the leader only\n";
+  } else {
+    out << "  voter     log-end      lag  active\n";
+    for (const v1::QuorumVoterState& v : q.voters()) {
+      out << "  " << std::setw(5) << v.voter_id() << "  " << std::setw(10) << v.log_end_offset()
+          << "  " << std::setw(7) << v.lag() << "  " << YesNo(v.active()) << "\n";
+    }
+  }
+  std::vector<const v1::QuorumBrokerState*> brokers;
+  for (const v1::QuorumBrokerState& b : q.brokers()) brokers.push_back(&b);
+  std::sort(brokers.begin(), brokers.end(),
+            [](auto* a, auto* b) { return a->broker_id() < b->broker_id(); });
+  out << "registered brokers " << brokers.size() << "\n";
+  if (brokers.empty()) return;
+  out << "  broker     epoch  state     rack          last-heartbeat-ms\n";
+  for (const v1::QuorumBrokerState* b : brokers) {
+    const std::string rack = b->has_rack() ? b->rack() : "-";
+    const std::string heartbeat =
+        b->ms_since_heartbeat() < 0 ? std::string("-") : std::to_string(b->ms_since_heartbeat());
+    out << "  " << std::setw(6) << b->broker_id() << "  " << std::setw(8) << b->broker_epoch()
+        << "  " << std::left << std::setw(8) << (b->fenced() ? "fenced" : "unfenced") << "  "
+        << std::setw(12) << rack << std::right << "  " << heartbeat << "\n";
+  }
+}
 
 int Cluster(const Args& args, CommandIo& io) {
   StatusOr<int64_t> timeout = args.get_int("timeout-ms", 10000);
@@ -47,6 +89,18 @@ int Cluster(const Args& args, CommandIo& io) {
            << absl::StrCat(b->host(), ":", b->port()) << std::right << "  " << std::setw(5)
            << leaders[b->node_id()] << "\n";
   }
+
+  StatusOr<v1::DescribeQuorumResponse> quorum = (*session)->DescribeQuorum(md->cluster_id());
+  if (!quorum.ok()) {
+    io.out << "controller quorum: unavailable (" << quorum.status().message() << ")\n";
+  } else if (quorum->error_code() != proto::ErrorCode::NONE) {
+    io.out << "controller quorum: unavailable ("
+           << proto::ErrorName(static_cast<proto::ErrorCode>(quorum->error_code()));
+    if (!quorum->error_message().empty()) io.out << ": " << quorum->error_message();
+    io.out << ")\n";
+  } else {
+    PrintQuorum(*quorum, io.out);
+  }
   return offline == 0 ? 0 : 1;
 }
 
@@ -55,7 +109,7 @@ int Cluster(const Args& args, CommandIo& io) {
 void AddClusterCommands(std::vector<Command>& commands) {
   commands.push_back(Command{.path = {"cluster"},
                              .synopsis = "",
-                             .summary = "brokers, controller and partition leadership",
+                             .summary = "brokers, partition leadership, the controller quorum",
                              .flags = {},
                              .run = Cluster});
 }

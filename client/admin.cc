@@ -129,6 +129,12 @@ StatusOr<v1::ListOffsetsResponse> AdminSession::ListOffsets(const v1::ListOffset
   return Call<v1::ListOffsetsResponse>(v1::API_KEY_LIST_OFFSETS, request);
 }
 
+StatusOr<v1::DescribeQuorumResponse> AdminSession::DescribeQuorum(const std::string& cluster_id) {
+  v1::DescribeQuorumRequest request;
+  request.set_cluster_id(cluster_id);
+  return Call<v1::DescribeQuorumResponse>(v1::API_KEY_DESCRIBE_QUORUM, request);
+}
+
 StatusOr<AdminSession::PartitionOffsets> AdminSession::OffsetsBySpec(
     const std::vector<std::pair<std::string, int32_t>>& parts, v1::OffsetSpec spec,
     int64_t timestamp_ms) {

@@ -1,8 +1,8 @@
 // AdminSession: a synchronous admin view of a cluster for topic and cluster commands. It owns a
 // ClientRuntime (the I/O thread) and a client::Cluster living on it, and turns each admin request
-// (Metadata, CreateTopics, DeleteTopics, ListOffsets, and the consumer-group calls) into one
-// blocking call that returns the
-// broker's response or a Status saying what went wrong (unreachable broker, error response).
+// (Metadata, CreateTopics, DeleteTopics, ListOffsets, DescribeQuorum, and the consumer-group
+// calls) into one blocking call that returns the broker's response or a Status saying what went
+// wrong (unreachable broker, error response).
 //
 // Group calls go to the group's coordinator (FindCoordinator first, retried while the answer is
 // COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS, up to the session's timeout);
@@ -21,6 +21,7 @@
 #include "client/runtime.h"
 #include "common/status.h"
 #include "proto/admin.pb.h"
+#include "proto/controller.pb.h"
 #include "proto/group.pb.h"
 #include "proto/list_offsets.pb.h"
 #include "proto/metadata.pb.h"
@@ -39,6 +40,12 @@ class AdminSession {
   StatusOr<v1::CreateTopicsResponse> CreateTopics(const v1::CreateTopicsRequest& request);
   StatusOr<v1::DeleteTopicsResponse> DeleteTopics(const v1::DeleteTopicsRequest& request);
   StatusOr<v1::ListOffsetsResponse> ListOffsets(const v1::ListOffsetsRequest& request);
+  // The controller quorum and the registered brokers (API_KEY_DESCRIBE_QUORUM, a client API: the
+  // broker forwards it to the controller quorum). `cluster_id` is stamped into the request (the
+  // one Metadata returned; empty: let the broker fill in its own). An error the broker or the
+  // controller answered with is left in the response's error_code; a broker that does not serve
+  // the API (an error frame) or cannot be reached is a Status.
+  StatusOr<v1::DescribeQuorumResponse> DescribeQuorum(const std::string& cluster_id = "");
 
   // (topic, partition) -> offset, for the helpers below.
   using PartitionOffsets = std::map<std::pair<std::string, int32_t>, int64_t>;

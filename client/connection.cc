@@ -311,12 +311,13 @@ Task<StatusOr<int>> ConnectWithTimeout(io::Reactor& reactor, io::HostPort where,
   co_return std::move(*race->result);
 }
 
-Status CheckApiVersions(const v1::ApiVersionsResponse& response, const io::HostPort& peer) {
+Status CheckApiVersions(const v1::ApiVersionsResponse& response, const io::HostPort& peer,
+                        std::span<const proto::ApiVersionSupport> required) {
   if (response.error_code() != proto::ErrorCode::NONE) {
     return proto::ErrorToStatus(response.error_code(),
                                 absl::StrCat("ApiVersions from ", peer.ToString()));
   }
-  for (const proto::ApiVersionSupport& need : proto::SupportedApis()) {
+  for (const proto::ApiVersionSupport& need : required) {
     bool served = false;
     for (const v1::ApiVersionRange& range : response.api_keys()) {
       if (range.api_key() == need.api_key && range.min_version() <= need.max_version &&
@@ -369,7 +370,8 @@ Task<StatusOr<std::unique_ptr<BrokerConnection>>> BrokerConnection::Connect(
       co_await conn->call(proto::ApiKey::API_KEY_API_VERSIONS, request, {}, timeout);
   if (!reply.ok()) co_return reply.status();
   const auto& response = reply->as<v1::ApiVersionsResponse>();
-  if (Status st = CheckApiVersions(response, where); !st.ok()) co_return st;
+  Status handshake = CheckApiVersions(response, where, state->options.required_apis);
+  if (!handshake.ok()) co_return handshake;
   state->broker_id = response.broker_id();
   co_return conn;
 }

@@ -57,6 +57,10 @@ struct ConnectionOptions {
   int max_in_flight = 5;                             // max.in.flight.requests.per.connection
   // Fetch responses carry up to fetch.max.bytes of records, hence the large frame limit.
   proto::FrameLimits limits{.max_frame_bytes = 256u << 20, .max_body_bytes = 16u << 20};
+  // What the handshake requires the peer to serve: every client API by default; a connection to
+  // a controller listener names only the APIs it sends (that listener serves a few). The span
+  // must stay valid while the connection exists (a static table).
+  std::span<const proto::ApiVersionSupport> required_apis = proto::SupportedApis();
 };
 
 // A response: the frame (keeping the receive buffer alive, so payload spans stay valid) and its
@@ -72,8 +76,8 @@ struct Reply {
 
 class BrokerConnection {
  public:
-  // Connects, and performs the ApiVersions handshake (checking the broker serves every API at
-  // the versions this client speaks, proto::SupportedApis()). kUnavailable (NETWORK_EXCEPTION)
+  // Connects, and performs the ApiVersions handshake (checking the broker serves every API of
+  // options.required_apis at the versions this client speaks). kUnavailable (NETWORK_EXCEPTION)
   // when the broker cannot be reached or does not answer within connect_timeout;
   // kFailedPrecondition (UNSUPPORTED_VERSION) when it lacks an API.
   static Task<StatusOr<std::unique_ptr<BrokerConnection>>> Connect(io::Reactor& reactor,

@@ -1,7 +1,10 @@
 #include "proto/body.h"
 
 #include <array>
+#include <string>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/controller.pb.h"
@@ -194,7 +197,13 @@ StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::FetchResponse& re
 
 StatusOr<OutgoingFrame> EncodeErrorResponse(const FrameHeader& request, v1::ErrorCode code,
                                             std::string_view message) {
+  return EncodeErrorResponse(request, code, message, -1);
+}
+
+StatusOr<OutgoingFrame> EncodeErrorResponse(const FrameHeader& request, v1::ErrorCode code,
+                                            std::string_view message, int32_t controller_id) {
   v1::ErrorResponse body;
+  if (code == v1::NOT_CONTROLLER) body.set_controller_id(controller_id);
   body.set_error_code(code);
   body.set_error_message(std::string(message));
   if (code == v1::UNSUPPORTED_VERSION) {
@@ -220,7 +229,18 @@ Status ErrorResponseStatus(const FrameHeader& header, std::span<const std::byte>
   if (response.error_code() == v1::NONE) {
     return absl::InvalidArgumentError("error response without an error code");
   }
-  return ErrorToStatus(response.error_code(), response.error_message());
+  Status st = ErrorToStatus(response.error_code(), response.error_message());
+  if (response.error_code() == v1::NOT_CONTROLLER && response.controller_id() > 0) {
+    st.SetPayload(kControllerIdPayloadUrl, absl::Cord(absl::StrCat(response.controller_id())));
+  }
+  return st;
+}
+
+int32_t ErrorControllerId(const Status& status) {
+  auto p = status.GetPayload(kControllerIdPayloadUrl);
+  int32_t id = -1;
+  if (!p.has_value() || !absl::SimpleAtoi(std::string(*p), &id) || id <= 0) return -1;
+  return id;
 }
 
 Status DecodeOneFrameForFuzz(std::span<const std::byte> bytes) {

@@ -92,10 +92,22 @@ StatusOr<std::vector<PartitionPayload>> SplitPayload(const v1::FetchResponse&& r
 [[nodiscard]] StatusOr<OutgoingFrame> EncodeErrorResponse(const FrameHeader& request,
                                                           v1::ErrorCode code,
                                                           std::string_view message);
+// The same with ErrorResponse.controller_id: a controller listener's NOT_CONTROLLER names the
+// active controller it knows (-1: none; voter ids are >= 1). Ignored for other codes.
+[[nodiscard]] StatusOr<OutgoingFrame> EncodeErrorResponse(const FrameHeader& request,
+                                                          v1::ErrorCode code,
+                                                          std::string_view message,
+                                                          int32_t controller_id);
 // A response frame's outcome as a Status: OK for a normal response; for one with the error flag,
-// ErrorToStatus() of its ErrorResponse (kInvalidArgument when that body does not parse).
+// ErrorToStatus() of its ErrorResponse (kInvalidArgument when that body does not parse). A
+// NOT_CONTROLLER error with controller_id >= 1 carries that id too (ErrorControllerId).
 [[nodiscard]] Status ErrorResponseStatus(const FrameHeader& header,
                                          std::span<const std::byte> body);
+// The payload type URL under which ErrorResponseStatus() stores controller_id (decimal).
+inline constexpr char kControllerIdPayloadUrl[] =
+    "type.spool.dev/spool.v1.ErrorResponse.controller_id";
+// The controller id a NOT_CONTROLLER status from ErrorResponseStatus() names, or -1.
+[[nodiscard]] int32_t ErrorControllerId(const Status& status);
 
 // Everything a receiver does to untrusted bytes, for the fuzz target: decodes every frame in
 // `bytes` with default limits, parses each body for its API key and direction, and splits the

@@ -38,6 +38,12 @@ Status NotController(raft::NodeId self, raft::NodeId leader) {
   return st;
 }
 
+// Long-poll deadlines are network time: the steady clock, not the controller's (maybe manual)
+// clock.
+int64_t SteadyNs() {
+  return SystemClock::Get().monotonic_ns();
+}
+
 Status Stopped() {
   return absl::UnavailableError("controller stopped");
 }
@@ -59,6 +65,7 @@ QuorumController::QuorumController(io::Reactor& reactor, QuorumControllerOptions
       clock_(options_.driver.clock != nullptr ? options_.driver.clock : &SystemClock::Get()),
       machine_(*this),
       role_changed_(reactor),
+      commit_waits_(std::make_shared<CommitWaits>(reactor)),
       idle_(reactor),
       poll_done_(reactor),
       stop_done_(reactor) {
@@ -114,6 +121,7 @@ Task<Status> QuorumController::Stop() {
   active_ = false;
   state_.OnLeadershipLost();
   role_changed_.notify_all();
+  commit_waits_->advanced.notify_all();
   stop_status_ = co_await driver_->Stop();
   while (running_ > 0) co_await idle_.wait();
   if (poll_running_) co_await poll_done_.wait();
@@ -130,6 +138,7 @@ Status QuorumController::Machine::Apply(raft::Index index, std::string_view data
   ASSIGN_OR_RETURN(bool ours, c_.state_.ApplyCommitted(i, records));
   static_cast<void>(ours);  // the driver's Propose resolves our own entries
   c_.Retain(i, std::move(records));
+  c_.commit_waits_->advanced.notify_all();
   return absl::OkStatus();
 }
 
@@ -160,6 +169,7 @@ Status QuorumController::Machine::Restore(std::string_view image) {
   c_.state_.Restore(std::move(restored), static_cast<int64_t>(index));
   c_.batches_.clear();
   c_.window_start_ = static_cast<int64_t>(index);
+  c_.commit_waits_->advanced.notify_all();
   return absl::OkStatus();
 }
 
@@ -329,6 +339,47 @@ MetadataDelta QuorumController::FetchMetadata(int64_t from_index, size_t max_bat
     d.up_to = std::max(from_index, state_.committed_index());
   }
   return d;
+}
+
+Task<void> QuorumController::WaitForCommitAfter(int64_t index, std::chrono::nanoseconds max_wait) {
+  if (stopping_ || long_polls_ended_ || committed_index() > index || max_wait.count() <= 0) {
+    co_return;
+  }
+  Running running(*this);
+  std::shared_ptr<CommitWaits> w = commit_waits_;
+  const int64_t deadline = SteadyNs() + max_wait.count();
+  const auto mine = w->deadlines.insert(deadline);
+  if (w->armed.empty() || *w->armed.begin() > deadline) {
+    w->armed.insert(deadline);
+    reactor_.spawn(CommitWaitTimer(w, reactor_, deadline));
+  }
+  while (!stopping_ && !long_polls_ended_ && committed_index() <= index && SteadyNs() < deadline) {
+    co_await w->advanced.wait();
+  }
+  w->deadlines.erase(mine);
+}
+
+void QuorumController::EndLongPolls() {
+  long_polls_ended_ = true;
+  commit_waits_->advanced.notify_all();
+}
+
+Task<void> QuorumController::CommitWaitTimer(std::shared_ptr<CommitWaits> waits,
+                                             io::Reactor& reactor, int64_t target) {
+  for (;;) {
+    const int64_t before = SteadyNs();
+    if (target > before) co_await reactor.sleep_for(std::chrono::nanoseconds(target - before));
+    waits->armed.erase(waits->armed.find(target));
+    const int64_t now = SteadyNs();
+    if (!waits->deadlines.empty() && *waits->deadlines.begin() <= now) {
+      waits->advanced.notify_all();
+    }
+    const auto next = waits->deadlines.upper_bound(now);
+    if (next == waits->deadlines.end()) co_return;
+    if (!waits->armed.empty() && *waits->armed.begin() <= *next) co_return;
+    target = *next;
+    waits->armed.insert(target);
+  }
 }
 
 QuorumStatus QuorumController::status() const {

@@ -30,7 +30,7 @@
 // Metadata for brokers. ReadMetadata() is linearizable (ReadBarrier, then the committed image).
 // FetchMetadata(from) is local to any voter: the committed batches after `from`, from a window of
 // the last `retained_batches` batches kept in memory; an older `from` gets the committed image
-// instead ("snapshot needed").
+// instead ("snapshot needed"). WaitForCommitAfter(from, max_wait) is its long poll.
 //
 // Ownership: owns its RaftDriver (and through it the Raft files under driver.dir); borrows the
 // reactor, the file system and the transport, which must outlive it. Threading: every member is
@@ -41,12 +41,14 @@
 // (heartbeat times) is volatile, as in Kafka.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -161,6 +163,17 @@ class QuorumController {
   // This voter's committed image (local, not linearizable) and its index.
   const ClusterImage& committed_image() const { return state_.committed(); }
   int64_t committed_index() const { return state_.committed_index(); }
+  // FetchMetadata's long poll, on any voter: completes once committed_index() > `index`, once
+  // `max_wait` has passed (on the steady clock, whatever options.driver.clock is), or once
+  // Stop() or EndLongPolls() has begun, whichever comes first; at once when one already holds
+  // (the caller then reads FetchMetadata(index) for what is there). No polling: it is
+  // woken by the state machine's Apply/Restore and by Stop(), and by one shared timer armed for
+  // the earliest deadline of the waits in progress.
+  [[nodiscard]] Task<void> WaitForCommitAfter(int64_t index, std::chrono::nanoseconds max_wait);
+  // Ends every WaitForCommitAfter now and makes later ones complete at once. A process calls it
+  // before it stops its controller listener, so parked long polls answer and do not hold the
+  // listener's Stop() for their max_wait. Idempotent.
+  void EndLongPolls();
 
   bool active() const { return active_; }
   [[nodiscard]] QuorumStatus status() const;
@@ -193,6 +206,19 @@ class QuorumController {
    private:
     QuorumController& c_;
   };
+
+  // The long polls in progress (WaitForCommitAfter). Shared with the deadline timers, which may
+  // wake after the controller is gone and then touch only this.
+  struct CommitWaits {
+    explicit CommitWaits(io::Reactor& r) : advanced(r) {}
+    io::Notifier advanced;             // a commit was applied, a deadline passed, or Stop()
+    std::multiset<int64_t> deadlines;  // of the waits in progress (steady clock, ns)
+    std::multiset<int64_t> armed;      // the targets of the timers sleeping now
+  };
+  // Sleeps until `target`, wakes the waits whose deadline passed, and re-arms itself for the
+  // next deadline unless an earlier timer is armed.
+  static Task<void> CommitWaitTimer(std::shared_ptr<CommitWaits> waits, io::Reactor& reactor,
+                                    int64_t target);
 
   QuorumController(io::Reactor& reactor, QuorumControllerOptions options);
 
@@ -227,6 +253,8 @@ class QuorumController {
   int64_t last_session_check_ms_ = 0;
   bool session_check_running_ = false;
   io::Notifier role_changed_;  // activation finished (either way), deactivation, stop
+  std::shared_ptr<CommitWaits> commit_waits_;
+  bool long_polls_ended_ = false;
 
   // FetchMetadata's window: every committed batch after window_start_ is in batches_.
   std::deque<MetadataBatch> batches_;

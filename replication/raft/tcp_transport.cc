@@ -30,6 +30,14 @@ constexpr size_t kMaxVoters = 16;
 // varint (at most 1 + 5 bytes), rounded up.
 constexpr size_t kEnvelopeOverhead = 8;
 
+// What the handshake requires of a peer's controller listener: a controller listener serves a
+// few APIs only (broker/controller_service.h), not every client API. RaftMessages itself is not
+// required: a listener that does not serve it answers each batch with an error, which counts as
+// a failed batch.
+constexpr proto::ApiVersionSupport kRequiredApis[] = {
+    {v1::API_KEY_API_VERSIONS, 0, 0},
+};
+
 int64_t NowNs() {
   return SystemClock::Get().monotonic_ns();
 }
@@ -159,6 +167,7 @@ Task<void> Connect(std::shared_ptr<Peer> p) {
   co.connect_timeout = p->options->connect_timeout;
   co.request_timeout = p->options->request_timeout;
   co.max_in_flight = 1;
+  co.required_apis = kRequiredApis;
   io::HostPort where = p->voter.address;
   StatusOr<std::unique_ptr<client::BrokerConnection>> conn =
       co_await client::BrokerConnection::Connect(p->reactor, where, co);

@@ -2,7 +2,8 @@
 // the binary's main() calls): topic create/list/describe/delete, produce from stdin with keys
 // and headers, consume with offsets and formats, cluster, bench with many partitions and
 // concurrent producers (which verifies every record), and the errors a user meets: an
-// unreachable broker, an unknown topic, a duplicate topic, a bad flag.
+// unreachable broker, an unknown topic, a duplicate topic, a bad flag. `spool cluster` shows the
+// controller quorum and the registered brokers, and says when the quorum cannot be reached.
 #include <unistd.h>
 
 #include <sstream>
@@ -98,6 +99,12 @@ TEST_F(CliTest, TopicLifecycleProduceAndConsume) {
   r = Spool({"cluster"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr(addr_));
+  // The node is the only voter, leads the quorum, and is registered and unfenced.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("controller quorum  leader 1  term [0-9]+  commit "));
+  EXPECT_THAT(r.out, HasSubstr("(answered by node 1, leader, active controller)"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +1 +[0-9]+ +0  yes\n"));  // voter, lag 0
+  EXPECT_THAT(r.out, HasSubstr("registered brokers 1\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +1 +[0-9]+  unfenced  - +[0-9]+\n"));
 
   r = Spool({"topic", "delete", "events"});
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -176,6 +183,42 @@ TEST_F(CliTest, BenchThroughAConsumerGroup) {
                        "--group", "bench-g"});
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("verify: ok: 20,000 records, each once and in order"));
+}
+
+// A broker-only process whose controller (a controller-only process) is gone: `spool cluster`
+// prints the brokers, then says the quorum is unavailable, and still exits 0.
+TEST(CliClusterTest, QuorumUnavailableWhenTheControllerIsGone) {
+  TempDir tmp;
+  auto l = io::ListenTcp(io::HostPort{"127.0.0.1", 0});
+  ASSERT_TRUE(l.ok());
+  auto port = io::LocalPort(*l);
+  ASSERT_TRUE(port.ok());
+  ::close(*l);
+  const std::string voters = "controller.quorum.voters=1@127.0.0.1:" + std::to_string(*port);
+  auto controller = BrokerProcess::Start(BrokerProcessOptions{
+      .data_dir = tmp.file("c"),
+      .reactors = 1,
+      .extra_args = {"--roles", "controller", "--node-id", "1", "--set", voters}});
+  ASSERT_TRUE(controller.ok()) << controller.status();
+  auto broker = BrokerProcess::Start(
+      BrokerProcessOptions{.data_dir = tmp.file("b"),
+                           .reactors = 1,
+                           .extra_args = {"--roles", "broker", "--node-id", "2", "--set", voters}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const std::string addr = (*broker)->address().ToString();
+
+  CliResult r = RunSpool({"cluster", "-b", addr});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("controller quorum  leader 1"));
+  EXPECT_THAT(r.out, HasSubstr("registered brokers 1\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +2 +[0-9]+  unfenced  "));
+
+  (*controller)->Kill();
+  r = RunSpool({"cluster", "-b", addr, "--timeout-ms", "2000"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\n +2  127.0.0.1:[0-9]+ +0\n"));  // the table
+  EXPECT_THAT(r.out, HasSubstr("controller quorum: unavailable ("));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("registered brokers")));
 }
 
 TEST(CliErrorsTest, UnreachableBrokerAndUsage) {

@@ -12,7 +12,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,18 @@ std::string ReadWholeFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The port of a "host:port" line (1..65535), or nothing.
+std::optional<uint16_t> ParsePortOfLine(const std::string& line) {
+  const size_t colon = line.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  unsigned value = 0;
+  const char* begin = line.data() + colon + 1;
+  const char* end = line.data() + line.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || ptr != end || value == 0 || value > 65535) return std::nullopt;
+  return static_cast<uint16_t>(value);
 }
 
 // Exit code of a waitpid status; -1 for a signal.
@@ -117,17 +131,26 @@ Status BrokerProcess::Spawn(uint16_t port) {
   for (;;) {
     const std::string text = ReadWholeFile(ready);  // written by rename: whole or absent
     if (!text.empty() && text.back() == '\n') {
-      const size_t colon = text.rfind(':');
-      unsigned value = 0;
-      const char* begin = text.data() + colon + 1;
-      const char* end = text.data() + text.size() - 1;
-      const auto [ptr, ec] = std::from_chars(begin, end, value);
-      if (colon == std::string::npos || ec != std::errc() || ptr != end || value == 0 ||
-          value > 65535) {
+      // Line 1: the client listener (the controller's for a controller-only process); then
+      // "controller host:port" when the process has the controller role.
+      const size_t eol = text.find('\n');
+      std::optional<uint16_t> port = ParsePortOfLine(text.substr(0, eol));
+      std::optional<uint16_t> controller_port;
+      constexpr std::string_view kController = "controller ";
+      const std::string rest = text.substr(eol + 1);
+      if (!rest.empty()) {
+        if (rest.compare(0, kController.size(), kController) == 0) {
+          controller_port = ParsePortOfLine(
+              rest.substr(kController.size(), rest.size() - 1 - kController.size()));
+        }
+        if (!controller_port) port.reset();
+      }
+      if (!port) {
         Kill();
         return absl::InternalError(absl::StrCat("bad ready file: '", text, "'"));
       }
-      port_ = static_cast<uint16_t>(value);
+      port_ = *port;
+      controller_port_ = controller_port.value_or(0);
       return Status();
     }
     int code = 0;

@@ -4,9 +4,12 @@
 // the test binary's build tree) with a temporary or given data dir, `--listen 127.0.0.1:0` (or
 // the port of an earlier run, for restarts) and `--ready-file`, and waits (with a deadline, never
 // a sleep as synchronisation: the ready file is polled with short waits) until the broker has
-// written its listening address. stdout/stderr of run n go to <data_dir>.spoold.<n>.log (beside
-// the data dir, so it survives the data dir's deletion), printed by tests on failure (log_tail()).
-// The child gets PR_SET_PDEATHSIG=SIGKILL, so a crashed test leaves no broker behind.
+// written its listening address. The ready file's first line is the client listener (the
+// controller listener for `--roles controller`); with the controller role a second line
+// "controller host:port" names the controller listener (controller_address()). stdout/stderr of run
+// n go to <data_dir>.spoold.<n>.log (beside the data dir, so it survives the data dir's deletion),
+// printed by tests on failure (log_tail()). The child gets PR_SET_PDEATHSIG=SIGKILL, so a crashed
+// test leaves no broker behind.
 //
 // Threading: one test thread (the one that calls Start; the death signal follows that thread).
 // The destructor kills the process (SIGKILL) if it still runs.
@@ -39,6 +42,10 @@ class BrokerProcess {
 
   io::HostPort address() const { return {"127.0.0.1", port_}; }
   uint16_t port() const { return port_; }
+  // The controller listener (127.0.0.1), when the process has the controller role (the
+  // default); port 0 otherwise.
+  io::HostPort controller_address() const { return {"127.0.0.1", controller_port_}; }
+  uint16_t controller_port() const { return controller_port_; }
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
 
@@ -69,6 +76,7 @@ class BrokerProcess {
   BrokerProcessOptions options_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t controller_port_ = 0;
   int runs_ = 0;
   std::string log_path_;
   int last_exit_code_ = 0;

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "broker/spoold_flags.h"
@@ -64,9 +66,23 @@ TEST(BrokerConfigTest, DefaultsRunWithNoConfigAtAll) {
   EXPECT_EQ(c.listen, (io::HostPort{"127.0.0.1", kDefaultPort}));
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   EXPECT_EQ(c.reactors, cores > 0 ? cores : 1);
-  EXPECT_EQ(c.node_id, 0);
+  EXPECT_EQ(c.node_id, 1);
   EXPECT_FALSE(c.auto_create_topics);
   EXPECT_EQ(c.log_defaults.flush_policy, log::FlushPolicy::kGroupCommit);
+  // Single-node mode: a broker and the only controller voter, on loopback, ephemeral port.
+  EXPECT_TRUE(c.role_broker);
+  EXPECT_TRUE(c.role_controller);
+  EXPECT_TRUE(SingleNodeQuorum(c));
+  EXPECT_TRUE(c.voters.empty());
+  EXPECT_EQ(c.controller_listen, (io::HostPort{"127.0.0.1", 0}));
+  EXPECT_FALSE(c.controller_listen_explicit);
+  EXPECT_EQ(c.metadata_log_dir, "/home/someone/.spool/data/__cluster_metadata");
+  EXPECT_FALSE(c.rack.has_value());
+  EXPECT_EQ(c.broker_heartbeat_interval_ms, 2000);
+  EXPECT_EQ(c.broker_session_timeout_ms, 9000);
+  EXPECT_EQ(c.broker_registration_timeout_ms, 60000);
+  EXPECT_EQ(c.controller_election_timeout_ms, 1000);
+  EXPECT_EQ(RolesText(c), "broker,controller");
 }
 
 TEST(BrokerConfigTest, DataDirWithoutHome) {
@@ -104,6 +120,16 @@ TEST(BrokerConfigTest, EveryKeySetsItsField) {
       {"max.inflight.bytes.per.connection", "1000000"},
       {"max.inflight.bytes", "9000000"},
       {"max.connections", "50"},
+      {"process.roles", "broker,controller"},
+      {"controller.quorum.voters", "7@127.0.0.1:9300,8@127.0.0.2:9300,9@127.0.0.3:9300"},
+      {"controller.listener", "0.0.0.0:9300"},
+      {"controller.listener.names", "CONTROLLER"},
+      {"metadata.log.dir", "/meta/spool"},
+      {"broker.rack", "rack-a"},
+      {"broker.heartbeat.interval.ms", "500"},
+      {"broker.session.timeout.ms", "4000"},
+      {"broker.registration.timeout.ms", "15000"},
+      {"controller.quorum.election.timeout.ms", "300"},
   };
   for (const auto& [k, v] : settings) {
     Status st = ApplySetting(c, k, v);
@@ -134,7 +160,19 @@ TEST(BrokerConfigTest, EveryKeySetsItsField) {
   EXPECT_EQ(c.max_inflight_bytes_per_connection, 1000000u);
   EXPECT_EQ(c.max_inflight_bytes_total, 9000000u);
   EXPECT_EQ(c.max_connections, 50);
-  EXPECT_TRUE(FinishConfig(c).ok());
+  ASSERT_EQ(c.voters.size(), 3u);
+  EXPECT_EQ(c.voters[1], (raft::QuorumVoter{raft::NodeId{8}, {"127.0.0.2", 9300}}));
+  EXPECT_EQ(c.metadata_log_dir, "/meta/spool");
+  EXPECT_EQ(c.rack, std::optional<std::string>("rack-a"));
+  EXPECT_EQ(c.broker_heartbeat_interval_ms, 500);
+  EXPECT_EQ(c.broker_session_timeout_ms, 4000);
+  EXPECT_EQ(c.broker_registration_timeout_ms, 15000);
+  EXPECT_EQ(c.controller_election_timeout_ms, 300);
+  Status finished = FinishConfig(c);
+  EXPECT_TRUE(finished.ok()) << finished;
+  EXPECT_EQ(c.controller_listen, (io::HostPort{"0.0.0.0", 9300}));
+  EXPECT_TRUE(c.controller_listen_explicit);
+  EXPECT_FALSE(SingleNodeQuorum(c));
   ASSERT_TRUE(ApplySetting(c, "data.dir", "/other").ok());  // the alias of log.dirs
   EXPECT_EQ(c.data_dir, "/other");
   ASSERT_TRUE(ApplySetting(c, "log.flush.policy", "durable").ok());
@@ -172,6 +210,26 @@ TEST(BrokerConfigTest, BadValuesAreErrorsNamingTheKey) {
       {"socket.request.max.bytes", "19"},
       {"max.connections", "0"},
       {"max.inflight.bytes", ""},
+      {"process.roles", ""},
+      {"process.roles", "broker,broker"},
+      {"process.roles", "worker"},
+      {"process.roles", "broker;controller"},
+      {"controller.quorum.voters", "1@localhost"},
+      {"controller.quorum.voters", "0@h:1"},
+      {"controller.quorum.voters", "1@h:1,1@h:2"},
+      {"controller.listener", "nohost"},
+      {"controller.listener.names", "A,B"},
+      {"controller.listener.names", "PLAINTEXT"},
+      {"controller.listener.names", "bad-name"},
+      {"listeners", "PLAINTEXT://a:1,PLAINTEXT://b:2"},
+      {"listeners", "CONTROLLER://a:1,CONTROLLER://b:2"},
+      {"listeners", "CONTROLLER://a"},
+      {"listeners", "a:1,"},
+      {"metadata.log.dir", ""},
+      {"broker.heartbeat.interval.ms", "0"},
+      {"broker.session.timeout.ms", "x"},
+      {"broker.registration.timeout.ms", "-5"},
+      {"controller.quorum.election.timeout.ms", "9"},
   };
   for (const auto& [k, v] : bad) {
     BrokerConfig c;
@@ -197,6 +255,196 @@ TEST(BrokerConfigTest, FinishConfigChecksKeysAgainstEachOther) {
   ASSERT_TRUE(ApplySetting(b, "max.inflight.bytes.per.connection", "100").ok());
   ASSERT_TRUE(ApplySetting(b, "max.inflight.bytes", "10").ok());
   EXPECT_TRUE(absl::IsInvalidArgument(FinishConfig(b)));
+}
+
+// Finishes `settings` applied to a default config (data dir fixed, so $HOME does not matter).
+StatusOr<BrokerConfig> Finished(const std::vector<std::pair<std::string, std::string>>& settings) {
+  BrokerConfig c;
+  c.data_dir = "/d";
+  for (const auto& [k, v] : settings) RETURN_IF_ERROR(ApplySetting(c, k, v));
+  RETURN_IF_ERROR(FinishConfig(c));
+  return c;
+}
+
+// The message of a config that must not finish (empty when it did).
+std::string RefusalOf(const std::vector<std::pair<std::string, std::string>>& settings) {
+  StatusOr<BrokerConfig> c = Finished(settings);
+  if (c.ok()) return "";
+  EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+  return std::string(c.status().message());
+}
+
+TEST(BrokerConfigTest, ProcessRolesInEitherOrder) {
+  for (const auto& [text, broker, controller] :
+       std::vector<std::tuple<std::string, bool, bool>>{{"broker", true, false},
+                                                        {"controller", false, true},
+                                                        {"broker,controller", true, true},
+                                                        {"controller, broker", true, true}}) {
+    BrokerConfig c;
+    ASSERT_TRUE(ApplySetting(c, "process.roles", text).ok()) << text;
+    EXPECT_EQ(c.role_broker, broker) << text;
+    EXPECT_EQ(c.role_controller, controller) << text;
+  }
+  BrokerConfig c;
+  ASSERT_TRUE(ApplySetting(c, "process.roles", "controller").ok());
+  EXPECT_EQ(RolesText(c), "controller");
+  ASSERT_TRUE(ApplySetting(c, "process.roles", "broker").ok());
+  EXPECT_EQ(RolesText(c), "broker");
+}
+
+TEST(BrokerConfigTest, NodeIdMustBeAVoterIdWithTheControllerRole) {
+  EXPECT_NE(RefusalOf({{"node.id", "0"}}).find("node.id"), std::string::npos);
+  EXPECT_NE(RefusalOf({{"node.id", "0"},
+                       {"process.roles", "controller"},
+                       {"controller.quorum.voters", "1@h:9300"}})
+                .find("node.id"),
+            std::string::npos);
+  // A broker-only node may be 0.
+  StatusOr<BrokerConfig> broker0 = Finished(
+      {{"node.id", "0"}, {"process.roles", "broker"}, {"controller.quorum.voters", "1@h:9300"}});
+  ASSERT_TRUE(broker0.ok()) << broker0.status();
+  EXPECT_EQ(broker0->node_id, 0);
+  EXPECT_FALSE(broker0->role_controller);
+  EXPECT_FALSE(SingleNodeQuorum(*broker0));
+}
+
+TEST(BrokerConfigTest, VotersAreRequiredUnlessSingleNode) {
+  for (const char* roles : {"broker", "controller"}) {
+    const std::string msg = RefusalOf({{"process.roles", roles}});
+    EXPECT_NE(msg.find("controller.quorum.voters"), std::string::npos) << roles << ": " << msg;
+  }
+  // Both roles and no voters: single-node mode.
+  StatusOr<BrokerConfig> single = Finished({{"process.roles", "controller,broker"}});
+  ASSERT_TRUE(single.ok()) << single.status();
+  EXPECT_TRUE(SingleNodeQuorum(*single));
+  // An empty value clears a voter set given earlier.
+  StatusOr<BrokerConfig> cleared =
+      Finished({{"controller.quorum.voters", "1@h:1"}, {"controller.quorum.voters", ""}});
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  EXPECT_TRUE(SingleNodeQuorum(*cleared));
+}
+
+TEST(BrokerConfigTest, VoterSetChecksAgainstNodeIdAndListener) {
+  const std::string three = "1@127.0.0.1:9301,2@127.0.0.1:9302,3@127.0.0.1:9303";
+  // This node must be a voter with the controller role...
+  EXPECT_NE(RefusalOf({{"node.id", "4"},
+                       {"controller.quorum.voters", three},
+                       {"controller.listener", "127.0.0.1:9304"}})
+                .find("not in 'controller.quorum.voters'"),
+            std::string::npos);
+  // ... and must not be one without it.
+  EXPECT_NE(
+      RefusalOf(
+          {{"node.id", "2"}, {"process.roles", "broker"}, {"controller.quorum.voters", three}})
+          .find("node.id"),
+      std::string::npos);
+  // With peers, the controller listener must be given, with a fixed port matching the entry's.
+  EXPECT_NE(RefusalOf({{"node.id", "2"}, {"controller.quorum.voters", three}})
+                .find("controller listener must be configured"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf({{"node.id", "2"},
+                       {"controller.quorum.voters", three},
+                       {"controller.listener", "127.0.0.1:0"}})
+                .find("fixed port"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf({{"node.id", "2"},
+                       {"controller.quorum.voters", three},
+                       {"controller.listener", "127.0.0.1:9303"}})
+                .find("different ports"),
+            std::string::npos);
+  StatusOr<BrokerConfig> ok = Finished({{"node.id", "2"},
+                                        {"process.roles", "controller"},
+                                        {"controller.quorum.voters", three},
+                                        {"controller.listener", "0.0.0.0:9302"}});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->voters.size(), 3u);
+  EXPECT_EQ(ok->controller_listen, (io::HostPort{"0.0.0.0", 9302}));
+  // Raft wants 1, 3 or 5 voters.
+  EXPECT_NE(RefusalOf({{"controller.quorum.voters", "1@h:1,2@h:2"}, {"controller.listener", "h:1"}})
+                .find("want 1, 3 or 5"),
+            std::string::npos);
+  // A single given voter: the controller listener defaults to its entry.
+  StatusOr<BrokerConfig> one = Finished({{"controller.quorum.voters", "1@127.0.0.1:9300"}});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->controller_listen, (io::HostPort{"127.0.0.1", 9300}));
+  EXPECT_FALSE(SingleNodeQuorum(*one));
+  // A controller listener in a process without the controller role is a mistake.
+  EXPECT_NE(RefusalOf({{"node.id", "5"},
+                       {"process.roles", "broker"},
+                       {"controller.quorum.voters", three},
+                       {"controller.listener", "127.0.0.1:9305"}})
+                .find("has no controller"),
+            std::string::npos);
+}
+
+TEST(BrokerConfigTest, KafkaListenersNameTheControllerListener) {
+  StatusOr<BrokerConfig> c =
+      Finished({{"listeners", "PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9300"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, (io::HostPort{"127.0.0.1", 9192}));
+  EXPECT_EQ(c->controller_listen, (io::HostPort{"127.0.0.1", 9300}));
+  EXPECT_TRUE(c->controller_listen_explicit);
+
+  // Renamed by controller.listener.names (case-insensitive names), given before or after.
+  for (bool names_first : {true, false}) {
+    std::vector<std::pair<std::string, std::string>> settings = {
+        {"listeners", "raft://127.0.0.1:9301, 127.0.0.1:9193"}};
+    settings.insert(names_first ? settings.begin() : settings.end(),
+                    {"controller.listener.names", "RAFT"});
+    StatusOr<BrokerConfig> renamed = Finished(settings);
+    ASSERT_TRUE(renamed.ok()) << renamed.status();
+    EXPECT_EQ(renamed->listen, (io::HostPort{"127.0.0.1", 9193}));
+    EXPECT_EQ(renamed->controller_listen, (io::HostPort{"127.0.0.1", 9301}));
+  }
+  // A name that is neither.
+  EXPECT_NE(RefusalOf({{"listeners", "PLAINTEXT://h:1,INTERNAL://h:2"}}).find("INTERNAL"),
+            std::string::npos);
+  // Both keys: the later one wins (--controller-listen beats the config file's listeners)...
+  StatusOr<BrokerConfig> later = Finished(
+      {{"listeners", "CONTROLLER://127.0.0.1:9300"}, {"controller.listener", "127.0.0.1:9400"}});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->controller_listen, (io::HostPort{"127.0.0.1", 9400}));
+  later = Finished(
+      {{"controller.listener", "127.0.0.1:9400"}, {"listeners", "CONTROLLER://127.0.0.1:9300"}});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->controller_listen, (io::HostPort{"127.0.0.1", 9300}));
+  // ... unless the name comes after both: then they must agree.
+  EXPECT_NE(RefusalOf({{"controller.listener", "127.0.0.1:9400"},
+                       {"listeners", "RAFT://127.0.0.1:9300"},
+                       {"controller.listener.names", "RAFT"}})
+                .find("different controller listeners"),
+            std::string::npos);
+  EXPECT_TRUE(Finished({{"controller.listener", "127.0.0.1:9300"},
+                        {"listeners", "RAFT://127.0.0.1:9300"},
+                        {"controller.listener.names", "RAFT"}})
+                  .ok());
+
+  // A later `listeners` (e.g. --listen) replaces only the listeners it names.
+  StatusOr<BrokerConfig> merged =
+      Finished({{"listeners", "PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:9300"},
+                {"listeners", "127.0.0.1:0"}});
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->listen, (io::HostPort{"127.0.0.1", 0}));
+  EXPECT_EQ(merged->controller_listen, (io::HostPort{"127.0.0.1", 9300}));
+}
+
+TEST(BrokerConfigTest, HeartbeatMustBeShorterThanTheSession) {
+  EXPECT_NE(
+      RefusalOf({{"broker.heartbeat.interval.ms", "9000"}}).find("broker.heartbeat.interval.ms"),
+      std::string::npos);
+  EXPECT_TRUE(Finished({{"broker.heartbeat.interval.ms", "8999"}}).ok());
+}
+
+TEST(BrokerConfigTest, MetadataLogDirFollowsTheDataDir) {
+  StatusOr<BrokerConfig> c = Finished({{"log.dirs", "/srv/spool"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metadata_log_dir, "/srv/spool/__cluster_metadata");
+  StatusOr<BrokerConfig> own = Finished({{"metadata.log.dir", "/srv/meta"}});
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->metadata_log_dir, "/srv/meta");
+  StatusOr<BrokerConfig> rackless = Finished({{"broker.rack", "r1"}, {"broker.rack", ""}});
+  ASSERT_TRUE(rackless.ok()) << rackless.status();
+  EXPECT_FALSE(rackless->rack.has_value());
 }
 
 TEST(BrokerConfigTest, TomlFileWithTablesFlattenedToDottedKeys) {
@@ -273,6 +521,38 @@ TEST(SpooldFlagsTest, PrecedenceFileThenSetThenDedicatedFlags) {
   ASSERT_TRUE(only_set.ok()) << only_set.status();
   EXPECT_EQ(only_set->config.node_id, 2);
   EXPECT_EQ(only_set->config.default_partitions, 4);
+}
+
+TEST(SpooldFlagsTest, RolesAndControllerListenFlags) {
+  TempDir dir;
+  const std::string path = WriteFile(dir, "q.toml", R"(
+process.roles = "broker,controller"
+node.id = 2
+listeners = "PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9302"
+[controller.quorum]
+voters = "1@127.0.0.1:9301,2@127.0.0.1:9302,3@127.0.0.1:9303"
+)");
+  auto f = Parse({"--config", path, "--listen", "127.0.0.1:0", "--data-dir", dir.file("d")});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->config.listen, (io::HostPort{"127.0.0.1", 0}));
+  EXPECT_EQ(f->config.controller_listen, (io::HostPort{"127.0.0.1", 9302}));
+  EXPECT_EQ(f->config.voters.size(), 3u);
+  EXPECT_EQ(f->config.metadata_log_dir, dir.file("d") + "/__cluster_metadata");
+
+  auto controller = Parse({"--config", path, "--roles", "controller", "--controller-listen",
+                           "0.0.0.0:9302", "--data-dir", dir.file("d")});
+  ASSERT_TRUE(controller.ok()) << controller.status();
+  EXPECT_FALSE(controller->config.role_broker);
+  EXPECT_TRUE(controller->config.role_controller);
+  EXPECT_EQ(controller->config.controller_listen, (io::HostPort{"0.0.0.0", 9302}));
+
+  auto bad = Parse({"--config", path, "--controller-listen", "127.0.0.1:9999"});
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  auto bad_roles = Parse({"--roles", "observer"});
+  EXPECT_TRUE(absl::IsInvalidArgument(bad_roles.status())) << bad_roles.status();
+  EXPECT_NE(bad_roles.status().message().find("process.roles"), absl::string_view::npos);
+  EXPECT_NE(SpooldUsage().find("--controller-listen"), std::string::npos);
+  EXPECT_NE(SpooldUsage().find("--roles"), std::string::npos);
 }
 
 TEST(SpooldFlagsTest, HelpVersionAndErrors) {

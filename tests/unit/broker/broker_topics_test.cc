@@ -40,13 +40,13 @@ TEST(BrokerTopicsTest, CreateListDeleteAndPersistAcrossReopen) {
   EXPECT_EQ(md.topics(0).partitions_size(), 1);
   EXPECT_EQ(md.topics(1).name(), "orders");
   ASSERT_EQ(md.topics(1).partitions_size(), 3);
-  EXPECT_EQ(md.topics(1).partitions(2).leader_id(), 0);
+  EXPECT_EQ(md.topics(1).partitions(2).leader_id(), h.config().node_id);
   EXPECT_EQ(md.topics(1).partitions(2).leader_epoch(), 0);
   EXPECT_EQ(md.topics(1).partitions(2).isr_size(), 1);
   ASSERT_EQ(md.brokers_size(), 1);
   EXPECT_EQ(md.brokers(0).host(), "127.0.0.1");
   EXPECT_EQ(md.cluster_id(), "spool-local");
-  EXPECT_EQ(md.controller_id(), 0);
+  EXPECT_EQ(md.controller_id(), h.config().node_id);
 
   ASSERT_TRUE(h.Produce("orders", 1, MakeBatch(3), -1).has_value());
   ASSERT_TRUE(h.Close().ok());
@@ -145,8 +145,14 @@ TEST(BrokerTopicsTest, InterruptedDeletionIsFinishedOnStart) {
   ASSERT_TRUE(h.Open().ok());
   ASSERT_EQ(h.CreateTopic("doomed", 2).topics(0).error_code(), ErrorCode::NONE);
   ASSERT_EQ(h.CreateTopic("kept", 1).topics(0).error_code(), ErrorCode::NONE);
+  // The controller deletes it; this broker's copy of the topic list is saved first.
+  const std::string state = h.data_dir() + "/" + broker::kTopicStateFile;
+  std::filesystem::copy_file(state, state + ".saved");
+  ASSERT_EQ(h.DeleteTopic("doomed").results(0).error_code(), ErrorCode::NONE);
   ASSERT_TRUE(h.Close().ok());
-  // A crash after the tombstone was written but before the directories went.
+  // What a crash after the tombstone but before the directories went leaves behind: the
+  // record marked deleted, and the partition directories.
+  std::filesystem::rename(state + ".saved", state);
   Status marked = h.Run<Status>(0, [&h]() -> Task<Status> {
     broker::Shard& s = h.shards().shard(0);
     StatusOr<std::unique_ptr<broker::TopicStore>> store =
@@ -155,7 +161,8 @@ TEST(BrokerTopicsTest, InterruptedDeletionIsFinishedOnStart) {
     co_return co_await (*store)->MarkDeleted("doomed");
   });
   ASSERT_TRUE(marked.ok()) << marked;
-  ASSERT_TRUE(Exists(h.data_dir() + "/doomed-0"));
+  std::filesystem::create_directory(h.data_dir() + "/doomed-0");
+  std::filesystem::create_directory(h.data_dir() + "/doomed-1");
   ASSERT_TRUE(h.Open().ok());
   EXPECT_FALSE(Exists(h.data_dir() + "/doomed-0"));
   EXPECT_FALSE(Exists(h.data_dir() + "/doomed-1"));
@@ -204,7 +211,7 @@ TEST(BrokerTopicsTest, ApiVersionsListsEveryApi) {
   EXPECT_EQ(resp.error_code(), ErrorCode::NONE);
   EXPECT_EQ(static_cast<size_t>(resp.api_keys_size()), proto::SupportedApis().size());
   EXPECT_EQ(resp.cluster_id(), "spool-local");
-  EXPECT_EQ(resp.broker_id(), 0);
+  EXPECT_EQ(resp.broker_id(), h.config().node_id);
 }
 
 }  // namespace

@@ -1,0 +1,370 @@
+// The controller quorum across real processes: 3 controller-only spoold processes (node ids
+// 1..3, a Raft quorum over loopback) and 3 broker-only spoold processes (4..6) that register
+// with it, follow its metadata and forward CreateTopics to it.
+//
+// KillActiveControllerUnderTopicCreation: while a client thread creates topics through the
+// brokers, the active controller is killed with SIGKILL (kills in a row; SPOOL_CONTROLLER_KILLS
+// overrides the count). Asserted: a new controller is elected and commits a topic creation
+// within a bound each time; every topic whose creation was answered OK is in every broker's
+// metadata afterwards, and the three brokers' metadata are the same. Printed: failover time
+// (kill to the new leader seen, kill to the first creation committed) p50/p99, and the latency
+// of a topic creation through a broker (commit, then the broker has applied it) p50/p99.
+//
+// WholeQuorumRestartKeepsMetadata: every controller is killed at once and restarted from its
+// data dir; no topic is lost, the brokers reconnect on their own, and new topics can be created;
+// a broker killed and restarted comes back with every topic.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "proto/body.h"
+#include "proto/controller.pb.h"
+#include "tests/support/broker_process.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/test_env.h"
+
+namespace spool {
+namespace {
+
+using spool::testing::BrokerProcess;
+using spool::testing::BrokerProcessOptions;
+using spool::testing::RawClient;
+using spool::testing::TempDir;
+using SteadyClock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+constexpr int kControllers = 3;
+constexpr int kBrokers = 3;
+constexpr int kFirstBroker = 4;
+
+double MsSince(SteadyClock::time_point t) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+// A free loopback port (bound and released; the controller binds it a moment later).
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One request/response on a fresh connection; the response's status (connect, transport).
+template <typename Response>
+StatusOr<Response> Ask(const io::HostPort& where, int16_t api, const google::protobuf::Message& req,
+                       Millis timeout = Millis(10000)) {
+  StatusOr<std::unique_ptr<RawClient>> c = RawClient::Connect(where, Millis(2000));
+  if (!c.ok()) return c.status();
+  Response resp;
+  StatusOr<proto::Frame> f = (*c)->Call(api, req, &resp, {}, 0, timeout);
+  if (!f.ok()) return f.status();
+  return resp;
+}
+
+class QuorumCluster {
+ public:
+  QuorumCluster() {
+    for (int i = 1; i <= kControllers; i++) {
+      ports_[i] = FreePort();
+      if (!voters_.empty()) voters_ += ",";
+      voters_ += absl::StrCat(i, "@127.0.0.1:", ports_[i]);
+    }
+  }
+
+  void StartControllers() {
+    for (int i = 1; i <= kControllers; i++) StartController(i);
+  }
+
+  void StartController(int id) {
+    BrokerProcessOptions o;
+    o.data_dir = tmp_.file(absl::StrCat("controller-", id));
+    o.extra_args = {"--roles",
+                    "controller",
+                    "--node-id",
+                    std::to_string(id),
+                    "--controller-listen",
+                    absl::StrCat("127.0.0.1:", ports_[id]),
+                    "--set",
+                    "controller.quorum.voters=" + voters_};
+    auto p = BrokerProcess::Start(o);
+    ASSERT_TRUE(p.ok()) << p.status();
+    controllers_[id] = *std::move(p);
+  }
+
+  void StartBrokers() {
+    for (int i = kFirstBroker; i < kFirstBroker + kBrokers; i++) {
+      BrokerProcessOptions o;
+      o.data_dir = tmp_.file(absl::StrCat("broker-", i));
+      o.extra_args = {"--roles",         "broker", "--node-id",
+                      std::to_string(i), "--set",  "controller.quorum.voters=" + voters_};
+      auto p = BrokerProcess::Start(o);
+      ASSERT_TRUE(p.ok()) << p.status();
+      brokers_[i] = *std::move(p);
+    }
+  }
+
+  BrokerProcess& controller(int id) { return *controllers_.at(id); }
+  BrokerProcess& broker(int id) { return *brokers_.at(id); }
+  std::vector<int> broker_ids() const {
+    std::vector<int> out;
+    for (const auto& [id, p] : brokers_) out.push_back(id);
+    return out;
+  }
+
+  // The quorum as the broker `via` relays it.
+  StatusOr<v1::DescribeQuorumResponse> Describe(int via) {
+    v1::DescribeQuorumRequest req;
+    return Ask<v1::DescribeQuorumResponse>(broker(via).address(), v1::API_KEY_DESCRIBE_QUORUM, req,
+                                           Millis(8000));
+  }
+
+  // The leader some broker reports (-1 when none answers within the deadline).
+  int WaitForLeader(Millis deadline, int not_this = -1) {
+    const auto until = SteadyClock::now() + deadline;
+    while (SteadyClock::now() < until) {
+      for (int b : broker_ids()) {
+        StatusOr<v1::DescribeQuorumResponse> d = Describe(b);
+        if (d.ok() && d->error_code() == v1::NONE && d->leader_id() > 0 &&
+            d->leader_id() != not_this && controllers_.at(d->leader_id())->running()) {
+          return d->leader_id();
+        }
+      }
+      std::this_thread::sleep_for(Millis(20));  // polling another process, not synchronising
+    }
+    return -1;
+  }
+
+  // CreateTopics through broker `via`: the topic's error code, or the transport error.
+  StatusOr<v1::ErrorCode> Create(int via, const std::string& name, int partitions = 2) {
+    v1::CreateTopicsRequest req;
+    req.set_timeout_ms(8000);
+    v1::CreatableTopic* t = req.add_topics();
+    t->set_name(name);
+    t->set_num_partitions(partitions);
+    StatusOr<v1::CreateTopicsResponse> r = Ask<v1::CreateTopicsResponse>(
+        broker(via).address(), v1::API_KEY_CREATE_TOPICS, req, Millis(15000));
+    if (!r.ok()) return r.status();
+    if (r->topics_size() != 1) return absl::InternalError("no topic result");
+    return static_cast<v1::ErrorCode>(r->topics(0).error_code());
+  }
+
+  // Topic name -> "partitions; leader of each" as broker `via` answers Metadata.
+  StatusOr<std::map<std::string, std::string>> Topics(int via) {
+    v1::MetadataRequest req;
+    req.set_all_topics(true);
+    StatusOr<v1::MetadataResponse> r =
+        Ask<v1::MetadataResponse>(broker(via).address(), v1::API_KEY_METADATA, req);
+    if (!r.ok()) return r.status();
+    std::map<std::string, std::string> out;
+    for (const v1::TopicMetadata& t : r->topics()) {
+      std::string s = absl::StrCat(t.partitions_size(), ";");
+      for (const v1::PartitionMetadata& p : t.partitions()) absl::StrAppend(&s, p.leader_id(), ",");
+      out[t.name()] = s;
+    }
+    return out;
+  }
+
+  // Waits until every broker's metadata has every topic of `names` and all brokers agree.
+  ::testing::AssertionResult Converged(const std::set<std::string>& names, Millis deadline) {
+    const auto until = SteadyClock::now() + deadline;
+    std::string why;
+    while (SteadyClock::now() < until) {
+      std::vector<std::map<std::string, std::string>> views;
+      why.clear();
+      for (int b : broker_ids()) {
+        StatusOr<std::map<std::string, std::string>> t = Topics(b);
+        if (!t.ok()) {
+          why = absl::StrCat("broker ", b, ": ", t.status().ToString());
+          break;
+        }
+        for (const std::string& n : names) {
+          if (!t->contains(n)) {
+            why = absl::StrCat("broker ", b, " lacks topic ", n);
+            break;
+          }
+        }
+        if (!why.empty()) break;
+        views.push_back(*std::move(t));
+      }
+      if (why.empty()) {
+        bool same = true;
+        for (const auto& v : views) same = same && v == views.front();
+        if (same) return ::testing::AssertionSuccess();
+        why = "the brokers' metadata differ";
+      }
+      std::this_thread::sleep_for(Millis(50));  // polling other processes
+    }
+    return ::testing::AssertionFailure() << why;
+  }
+
+  std::string Logs() {
+    std::string out;
+    for (auto& [id, p] : controllers_)
+      absl::StrAppend(&out, "--- controller ", id, "\n", p->log_tail(30));
+    for (auto& [id, p] : brokers_) absl::StrAppend(&out, "--- broker ", id, "\n", p->log_tail(30));
+    return out;
+  }
+
+ private:
+  TempDir tmp_;
+  std::map<int, uint16_t> ports_;
+  std::string voters_;
+  std::map<int, std::unique_ptr<BrokerProcess>> controllers_;
+  std::map<int, std::unique_ptr<BrokerProcess>> brokers_;
+};
+
+int KillCount() {
+  const char* env = std::getenv("SPOOL_CONTROLLER_KILLS");
+  return env != nullptr ? std::max(1, std::atoi(env)) : 3;
+}
+
+TEST(ControllerQuorumTest, KillActiveControllerUnderTopicCreation) {
+  QuorumCluster c;
+  c.StartControllers();
+  c.StartBrokers();
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  ASSERT_GT(c.WaitForLeader(Millis(20000)), 0) << c.Logs();
+
+  // The load: topics created back to back, round robin over the brokers.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::set<std::string> created;
+  std::vector<double> latencies_ms;
+  int refused = 0;
+  std::thread load([&] {
+    for (int i = 0; !stop.load(); i++) {
+      const std::string name = absl::StrCat("load-", i);
+      const int via = kFirstBroker + i % kBrokers;
+      const auto t0 = SteadyClock::now();
+      StatusOr<v1::ErrorCode> r = c.Create(via, name);
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.ok() && *r == v1::NONE) {
+        created.insert(name);
+        latencies_ms.push_back(MsSince(t0));
+      } else {
+        refused++;
+      }
+    }
+  });
+
+  std::vector<double> elected_ms;
+  std::vector<double> committed_ms;
+  const int kills = KillCount();
+  for (int k = 0; k < kills; k++) {
+    const int leader = c.WaitForLeader(Millis(20000));
+    ASSERT_GT(leader, 0) << c.Logs();
+    const auto t0 = SteadyClock::now();
+    c.controller(leader).Kill();
+    const int next = c.WaitForLeader(Millis(20000), leader);
+    ASSERT_GT(next, 0) << "no new controller after killing " << leader << "\n" << c.Logs();
+    elected_ms.push_back(MsSince(t0));
+    // The first topic creation committed by the new controller.
+    bool ok = false;
+    for (int attempt = 0; !ok && MsSince(t0) < 20000; attempt++) {
+      StatusOr<v1::ErrorCode> r =
+          c.Create(kFirstBroker + attempt % kBrokers, absl::StrCat("probe-", k, "-", attempt));
+      ok = r.ok() && *r == v1::NONE;
+      if (ok) {
+        std::lock_guard<std::mutex> lock(mu);
+        created.insert(absl::StrCat("probe-", k, "-", attempt));
+      }
+    }
+    ASSERT_TRUE(ok) << "no topic could be created after killing " << leader << "\n" << c.Logs();
+    committed_ms.push_back(MsSince(t0));
+    Status restarted = c.controller(leader).Restart();
+    ASSERT_TRUE(restarted.ok()) << restarted;
+  }
+  // A little more load with every controller back.
+  const auto more_until = SteadyClock::now() + Millis(1000);
+  while (SteadyClock::now() < more_until) std::this_thread::sleep_for(Millis(50));
+  stop.store(true);
+  load.join();
+
+  std::set<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    names = created;
+    std::printf(
+        "[controller failover] %d kills: new leader seen p50 %.0f ms p99 %.0f ms; first topic "
+        "committed p50 %.0f ms p99 %.0f ms\n",
+        kills, Percentile(elected_ms, 0.5), Percentile(elected_ms, 0.99),
+        Percentile(committed_ms, 0.5), Percentile(committed_ms, 0.99));
+    std::printf(
+        "[topic creation through a broker] %zu created, %d refused or failed: p50 %.1f ms "
+        "p99 %.1f ms\n",
+        latencies_ms.size(), refused, Percentile(latencies_ms, 0.5),
+        Percentile(latencies_ms, 0.99));
+  }
+  EXPECT_GT(names.size(), static_cast<size_t>(kills));
+  EXPECT_TRUE(c.Converged(names, Millis(30000))) << c.Logs();
+}
+
+TEST(ControllerQuorumTest, WholeQuorumRestartKeepsMetadata) {
+  QuorumCluster c;
+  c.StartControllers();
+  c.StartBrokers();
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  ASSERT_GT(c.WaitForLeader(Millis(20000)), 0) << c.Logs();
+  std::set<std::string> names;
+  for (int i = 0; i < 12; i++) {
+    const std::string name = absl::StrCat("kept-", i);
+    StatusOr<v1::ErrorCode> r = c.Create(kFirstBroker + i % kBrokers, name, 3);
+    ASSERT_TRUE(r.ok()) << r.status() << "\n" << c.Logs();
+    ASSERT_EQ(*r, v1::NONE) << c.Logs();
+    names.insert(name);
+  }
+  ASSERT_TRUE(c.Converged(names, Millis(20000))) << c.Logs();
+
+  // Every voter dies at once, then comes back from its files.
+  for (int i = 1; i <= kControllers; i++) c.controller(i).Kill();
+  for (int i = 1; i <= kControllers; i++) {
+    Status st = c.controller(i).Restart();
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  ASSERT_GT(c.WaitForLeader(Millis(20000)), 0) << c.Logs();
+  // The brokers reconnect by themselves; new topics can be created again.
+  bool ok = false;
+  const auto t0 = SteadyClock::now();
+  for (int attempt = 0; !ok && MsSince(t0) < 20000; attempt++) {
+    StatusOr<v1::ErrorCode> r = c.Create(kFirstBroker, absl::StrCat("after-", attempt));
+    ok = r.ok() && *r == v1::NONE;
+    if (ok) names.insert(absl::StrCat("after-", attempt));
+  }
+  ASSERT_TRUE(ok) << c.Logs();
+  EXPECT_TRUE(c.Converged(names, Millis(20000))) << c.Logs();
+  // A broker killed and restarted registers again and has every topic.
+  c.broker(kFirstBroker + 1).Kill();
+  Status st = c.broker(kFirstBroker + 1).Restart();
+  ASSERT_TRUE(st.ok()) << st << "\n" << c.Logs();
+  EXPECT_TRUE(c.Converged(names, Millis(20000))) << c.Logs();
+}
+
+}  // namespace
+}  // namespace spool
