@@ -10,6 +10,11 @@
 // (kill to the new leader seen, kill to the first creation committed) p50/p99, and the latency
 // of a topic creation through a broker (commit, then the broker has applied it) p50/p99.
 //
+// SilentBrokerIsFencedAndComesBack: partitions are spread over the brokers and each broker
+// serves only those it leads (NOT_LEADER_OR_FOLLOWER elsewhere); a broker stopped with SIGSTOP
+// past broker.session.timeout.ms is fenced and its partitions go offline (replication factor 1);
+// after SIGCONT it heartbeats, is unfenced and leads them again. Printed: time to fence.
+//
 // WholeQuorumRestartKeepsMetadata: every controller is killed at once and restarted from its
 // data dir; no topic is lost, the brokers reconnect on their own, and new topics can be created;
 // a broker killed and restarted comes back with every topic.
@@ -24,13 +29,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "log/record/batch_builder.h"
 #include "proto/body.h"
 #include "proto/controller.pb.h"
 #include "tests/support/broker_process.h"
@@ -98,6 +106,10 @@ class QuorumCluster {
     }
   }
 
+  // Extra flags for every controller / broker started after this.
+  std::vector<std::string> controller_args;
+  std::vector<std::string> broker_args;
+
   void StartControllers() {
     for (int i = 1; i <= kControllers; i++) StartController(i);
   }
@@ -113,6 +125,7 @@ class QuorumCluster {
                     absl::StrCat("127.0.0.1:", ports_[id]),
                     "--set",
                     "controller.quorum.voters=" + voters_};
+    o.extra_args.insert(o.extra_args.end(), controller_args.begin(), controller_args.end());
     auto p = BrokerProcess::Start(o);
     ASSERT_TRUE(p.ok()) << p.status();
     controllers_[id] = *std::move(p);
@@ -173,6 +186,55 @@ class QuorumCluster {
     if (!r.ok()) return r.status();
     if (r->topics_size() != 1) return absl::InternalError("no topic result");
     return static_cast<v1::ErrorCode>(r->topics(0).error_code());
+  }
+
+  // Produces one record to topic-partition through broker `via`: the partition's error code.
+  StatusOr<v1::ErrorCode> ProduceOne(int via, const std::string& topic, int32_t partition) {
+    record::BatchBuilder builder;
+    builder.Append(1'700'000'000'000, "k", "v");
+    StatusOr<std::vector<std::byte>> batch = builder.Seal();
+    if (!batch.ok()) return batch.status();
+    v1::ProduceRequest req;
+    req.set_acks(-1);
+    req.set_timeout_ms(10000);
+    v1::TopicProduceData* t = req.add_topics();
+    t->set_name(topic);
+    v1::PartitionProduceData* p = t->add_partitions();
+    p->set_partition(partition);
+    p->set_payload_bytes(static_cast<uint32_t>(batch->size()));
+    std::vector<std::span<const std::byte>> payload = {*batch};
+    StatusOr<std::unique_ptr<RawClient>> c =
+        RawClient::Connect(broker(via).address(), Millis(2000));
+    if (!c.ok()) return c.status();
+    v1::ProduceResponse resp;
+    StatusOr<proto::Frame> f = (*c)->Call(v1::API_KEY_PRODUCE, req, &resp, payload);
+    if (!f.ok()) return f.status();
+    if (resp.topics_size() != 1 || resp.topics(0).partitions_size() != 1) {
+      return absl::InternalError("no partition result");
+    }
+    return static_cast<v1::ErrorCode>(resp.topics(0).partitions(0).error_code());
+  }
+
+  // Each partition's leader as broker `via` answers Metadata (empty when it fails).
+  std::vector<int32_t> Leaders(int via, const std::string& topic) {
+    v1::MetadataRequest req;
+    req.add_topics(topic);
+    StatusOr<v1::MetadataResponse> r =
+        Ask<v1::MetadataResponse>(broker(via).address(), v1::API_KEY_METADATA, req);
+    std::vector<int32_t> out;
+    if (!r.ok() || r->topics_size() != 1) return out;
+    for (const v1::PartitionMetadata& p : r->topics(0).partitions()) out.push_back(p.leader_id());
+    return out;
+  }
+
+  // Whether broker `id` is fenced in the quorum as broker `via` relays it (nullopt: unknown).
+  std::optional<bool> Fenced(int via, int id) {
+    StatusOr<v1::DescribeQuorumResponse> d = Describe(via);
+    if (!d.ok() || d->error_code() != v1::NONE) return std::nullopt;
+    for (const v1::QuorumBrokerState& b : d->brokers()) {
+      if (b.broker_id() == id) return b.fenced();
+    }
+    return std::nullopt;
   }
 
   // Topic name -> "partitions; leader of each" as broker `via` answers Metadata.
@@ -324,6 +386,75 @@ TEST(ControllerQuorumTest, KillActiveControllerUnderTopicCreation) {
   }
   EXPECT_GT(names.size(), static_cast<size_t>(kills));
   EXPECT_TRUE(c.Converged(names, Millis(30000))) << c.Logs();
+}
+
+TEST(ControllerQuorumTest, SilentBrokerIsFencedAndComesBack) {
+  QuorumCluster c;
+  c.controller_args = {"--set", "broker.session.timeout.ms=2000", "--set",
+                       "broker.heartbeat.interval.ms=300"};
+  c.broker_args = {"--set", "broker.heartbeat.interval.ms=300"};
+  c.StartControllers();
+  c.StartBrokers();
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  ASSERT_GT(c.WaitForLeader(Millis(20000)), 0) << c.Logs();
+  StatusOr<v1::ErrorCode> made = c.Create(kFirstBroker, "spread", 6);
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_EQ(*made, v1::NONE);
+  ASSERT_TRUE(c.Converged({"spread"}, Millis(20000))) << c.Logs();
+  const std::vector<int32_t> leaders = c.Leaders(kFirstBroker, "spread");
+  ASSERT_EQ(leaders.size(), 6u);
+  std::set<int32_t> distinct(leaders.begin(), leaders.end());
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kBrokers)) << "placement spreads partitions";
+
+  // Each broker takes produce requests only for what it leads.
+  const int paused = kFirstBroker + 1;
+  int32_t led_by_paused = -1;
+  for (int32_t p = 0; p < 6; p++) {
+    const int32_t leader = leaders[static_cast<size_t>(p)];
+    if (leader == paused) led_by_paused = p;
+    const int other = leader == kFirstBroker ? kFirstBroker + 2 : kFirstBroker;
+    StatusOr<v1::ErrorCode> at_leader = c.ProduceOne(leader, "spread", p);
+    ASSERT_TRUE(at_leader.ok()) << at_leader.status();
+    EXPECT_EQ(*at_leader, v1::NONE) << "partition " << p << " at its leader " << leader;
+    StatusOr<v1::ErrorCode> elsewhere = c.ProduceOne(other, "spread", p);
+    ASSERT_TRUE(elsewhere.ok()) << elsewhere.status();
+    EXPECT_EQ(*elsewhere, v1::NOT_LEADER_OR_FOLLOWER) << "partition " << p << " at " << other;
+  }
+  ASSERT_GE(led_by_paused, 0);
+
+  // Silent past the session timeout: fenced, its partitions offline.
+  const auto t0 = SteadyClock::now();
+  c.broker(paused).Pause();
+  bool fenced = false;
+  while (!fenced && MsSince(t0) < 20000) {
+    fenced = c.Fenced(kFirstBroker, paused).value_or(false);
+    if (!fenced) std::this_thread::sleep_for(Millis(20));  // polling another process
+  }
+  const double fence_ms = MsSince(t0);
+  ASSERT_TRUE(fenced) << c.Logs();
+  std::printf("[broker fenced] %.0f ms after it went silent (broker.session.timeout.ms 2000)\n",
+              fence_ms);
+  EXPECT_GE(fence_ms, 1500);
+  bool offline = false;
+  while (!offline && MsSince(t0) < 20000) {
+    const std::vector<int32_t> now = c.Leaders(kFirstBroker, "spread");
+    offline = now.size() == 6 && now[static_cast<size_t>(led_by_paused)] == -1;
+    if (!offline) std::this_thread::sleep_for(Millis(20));
+  }
+  EXPECT_TRUE(offline) << "partition " << led_by_paused << " still has a leader";
+
+  // Back: unfenced, leading its partitions again.
+  c.broker(paused).Resume();
+  bool back = false;
+  while (!back && MsSince(t0) < 30000) {
+    back = c.Leaders(kFirstBroker, "spread") == leaders;
+    if (!back) std::this_thread::sleep_for(Millis(20));
+  }
+  EXPECT_TRUE(back) << c.Logs();
+  EXPECT_EQ(c.Fenced(kFirstBroker, paused), std::optional<bool>(false));
+  StatusOr<v1::ErrorCode> again = c.ProduceOne(paused, "spread", led_by_paused);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, v1::NONE);
 }
 
 TEST(ControllerQuorumTest, WholeQuorumRestartKeepsMetadata) {
