@@ -349,8 +349,8 @@ Task<Status> MetadataFollower::Start() {
   shards_.shard(0).reactor->spawn(HeartbeatLoop());
   // Placement needs an unfenced broker: only now can topics from before the quorum go in.
   CO_RETURN_IF_ERROR(co_await RegisterLegacyTopics());
-  LogInfo(absl::StrCat("broker node.id=", config_.node_id,
-                       " joined the cluster broker_epoch=", epoch_, " metadata_index=", applied_));
+  LogInfo(absl::StrCat("node.id=", config_.node_id, " joined the cluster broker_epoch=", epoch_,
+                       " metadata_index=", applied_));
   co_return Status();
 }
 

@@ -338,6 +338,7 @@ TEST(ControllerQuorumTest, KillActiveControllerUnderTopicCreation) {
   std::set<std::string> created;
   std::vector<double> latencies_ms;
   int refused = 0;
+  int retried = 0;
   std::thread load([&] {
     for (int i = 0; !stop.load(); i++) {
       const std::string name = absl::StrCat("load-", i);
@@ -348,6 +349,10 @@ TEST(ControllerQuorumTest, KillActiveControllerUnderTopicCreation) {
       if (r.ok() && *r == v1::NONE) {
         created.insert(name);
         latencies_ms.push_back(MsSince(t0));
+      } else if (r.ok() && *r == v1::TOPIC_ALREADY_EXISTS) {
+        // A retry (inside the broker) of a creation that committed before the controller died.
+        created.insert(name);
+        retried++;
       } else {
         refused++;
       }
@@ -400,9 +405,9 @@ TEST(ControllerQuorumTest, KillActiveControllerUnderTopicCreation) {
         kills, Percentile(elected_ms, 0.5), Percentile(elected_ms, 0.99),
         Percentile(committed_ms, 0.5), Percentile(committed_ms, 0.99));
     std::printf(
-        "[topic creation through a broker] %zu created, %d refused or failed: p50 %.1f ms "
-        "p99 %.1f ms\n",
-        latencies_ms.size(), refused, Percentile(latencies_ms, 0.5),
+        "[topic creation through a broker] %zu created, %d found created by their own retry, %d "
+        "failed: p50 %.1f ms p99 %.1f ms\n",
+        latencies_ms.size(), retried, refused, Percentile(latencies_ms, 0.5),
         Percentile(latencies_ms, 0.99));
   }
   EXPECT_GT(names.size(), static_cast<size_t>(kills));
