@@ -161,6 +161,7 @@ Task<Status> MetadataFollower::Register(int64_t deadline_ns) {
       LogRateLimited(LogKind::kStorage, absl::StrCat("registration with the controller failed, "
                                                      "retrying error=\"",
                                                      r.status().ToString(), "\""));
+      co_await Pause(100'000'000);
       continue;
     }
     if (r->error_code() == ErrorCode::DUPLICATE_BROKER_REGISTRATION) {
@@ -192,8 +193,8 @@ Task<Status> MetadataFollower::FetchOnce(std::chrono::milliseconds max_wait) {
   CO_RETURN_IF_ERROR(r.status());
   CO_RETURN_IF_ERROR(ResponseStatus(r->error_code(), r->error_message()));
   if (r->up_to() == applied_ && !r->has_image()) co_return Status();  // nothing new
-  // The image after this answer; it becomes image_ (and applied_ moves) only once the
-  // PartitionManager has applied it, so whoever waits on image_ sees what is served.
+  // A voter behind this broker (FetchMetadata is answered by any voter): never go back.
+  if (r->up_to() < applied_) co_return Status();
   controller::ClusterImage next;
   if (r->has_image()) {
     CO_ASSIGN_OR_RETURN(next, controller::ClusterImage::FromProto(r->image()));
@@ -204,25 +205,32 @@ Task<Status> MetadataFollower::FetchOnce(std::chrono::milliseconds max_wait) {
       std::vector<v1::MetadataRecord> records(b.batch().records().begin(),
                                               b.batch().records().end());
       if (Status st = next.ApplyBatch(records); !st.ok()) {
-        // The image and the log disagree: start over from the whole image.
+        // The image and the log disagree: start over from the whole image, and apply nothing
+        // to the partitions until back where we were.
         LogRateLimited(LogKind::kStorage,
                        absl::StrCat("metadata batch index=", b.index(), " does not apply error=\"",
                                     st.ToString(), "\"; fetching the whole image"));
+        apply_from_ = std::max(apply_from_, applied_);
         applied_ = 0;
         image_ = controller::ClusterImage();
+        published_ = false;
         co_return st;
       }
     }
   }
-  CO_RETURN_IF_ERROR(co_await partitions_.ApplyMetadata(next));
+  // An intermediate state of a catch-up (the log from the start comes in parts) lacks the topics
+  // created later: applying it would delete them. Only a state at or past apply_from_ is
+  // applied; image_ moves on either way.
+  const bool apply = r->up_to() >= apply_from_;
+  if (apply) CO_RETURN_IF_ERROR(co_await partitions_.ApplyMetadata(next));
   image_ = std::move(next);
   applied_ = r->up_to();
+  published_ = apply;
   Wake();
   co_return Status();
 }
 
 Task<void> MetadataFollower::FetchLoop() {
-  ++loops_;
   while (!stopping_) {
     Status st = co_await FetchOnce(kFetchWait);
     if (!st.ok() && !stopping_) {
@@ -256,7 +264,6 @@ Task<Status> MetadataFollower::Heartbeat(bool want_shut_down, bool* should_shut_
 }
 
 Task<void> MetadataFollower::HeartbeatLoop() {
-  ++loops_;
   const int64_t interval_ns =
       std::max<int64_t>(1, config_.broker_heartbeat_interval_ms) * 1'000'000;
   while (!stopping_ && !shut_down_) {
@@ -279,7 +286,18 @@ Task<void> MetadataFollower::HeartbeatLoop() {
 }
 
 Task<Status> MetadataFollower::RegisterLegacyTopics() {
-  for (TopicInfo& t : partitions_.LegacyTopicsMissingFrom(image_)) {
+  std::vector<TopicInfo> legacy = partitions_.LegacyTopicsMissingFrom(image_);
+  if (legacy.empty()) co_return Status();
+  // Spool before the quorum ran single nodes only. Their topics are registered as this node's
+  // only when it is the cluster's only broker (then placement puts every partition here); in a
+  // cluster of several they stay local, unregistered and served here, and are never removed.
+  if (image_.brokers().size() != 1 || image_.FindBroker(config_.node_id) == nullptr) {
+    LogInfo(absl::StrCat(legacy.size(),
+                         " topics from before the controller quorum are not "
+                         "registered: the cluster has other brokers (broker/STATE.md)"));
+    co_return Status();
+  }
+  for (TopicInfo& t : legacy) {
     LogInfo(absl::StrCat("registering topic=", t.name, " (from before the controller quorum)"));
     v1::CreateTopicsRequest request;
     v1::CreatableTopic* c = request.add_topics();
@@ -305,7 +323,8 @@ Task<Status> MetadataFollower::Start() {
   const int64_t deadline =
       NowNs() + std::max<int64_t>(1, config_.broker_registration_timeout_ms) * 1'000'000;
   CO_RETURN_IF_ERROR(co_await Register(deadline));
-  // Catch up to our own registration, then apply.
+  // Catch up to our own registration; only the state there is applied to the partitions.
+  apply_from_ = epoch_;
   while (applied_ < epoch_) {
     if (NowNs() >= deadline) {
       co_return absl::DeadlineExceededError(absl::StrCat(
@@ -314,8 +333,13 @@ Task<Status> MetadataFollower::Start() {
     }
     const std::chrono::milliseconds short_wait(500);
     Status st = co_await FetchOnce(short_wait);
-    if (!st.ok()) LogInfo(absl::StrCat("metadata fetch failed: ", st.ToString()));
+    if (!st.ok()) {
+      LogRateLimited(LogKind::kStorage,
+                     absl::StrCat("metadata fetch failed error=\"", st.ToString(), "\""));
+      co_await Pause(100'000'000);
+    }
   }
+  ++loops_;  // counted here: a spawned task runs later, and Stop() may come first
   shards_.shard(0).reactor->spawn(FetchLoop());
   // Heartbeat (at once, then on the interval) until unfenced.
   while (fenced_) {
@@ -337,7 +361,7 @@ Task<Status> MetadataFollower::Start() {
   // The unfencing entry also elects this broker where it can lead: serve once it is applied.
   auto unfenced_here = [this] {
     const controller::BrokerRegistration* me = image_.FindBroker(config_.node_id);
-    return me != nullptr && me->epoch == epoch_ && !me->fenced;
+    return published_ && me != nullptr && me->epoch == epoch_ && !me->fenced;
   };
   const bool seen = co_await WaitFor(unfenced_here, deadline);
   if (!seen) {
@@ -346,6 +370,7 @@ Task<Status> MetadataFollower::Start() {
                      " did not see its own unfencing in the metadata within "
                      "broker.registration.timeout.ms"));
   }
+  ++loops_;
   shards_.shard(0).reactor->spawn(HeartbeatLoop());
   // Placement needs an unfenced broker: only now can topics from before the quorum go in.
   CO_RETURN_IF_ERROR(co_await RegisterLegacyTopics());
@@ -376,10 +401,12 @@ Task<v1::CreateTopicsResponse> MetadataFollower::CreateTopics(v1::CreateTopicsRe
   for (const v1::CreatableTopicResult& t : response.topics()) {
     if (t.error_code() == ErrorCode::NONE) made.emplace_back(t.name(), t.topic_id());
   }
+  // image_ moves only once ApplyMetadata has published a state on every shard.
   auto published = [this, &made] {
+    if (!published_) return false;
     for (const auto& [name, id] : made) {
-      std::shared_ptr<const TopicInfo> info = partitions_.FindTopic(name);
-      if (info == nullptr || info->topic_id != id) return false;
+      const controller::TopicImage* t = image_.FindTopic(name);
+      if (t == nullptr || t->id.ToBytes() != id) return false;
     }
     return true;
   };
@@ -408,8 +435,9 @@ Task<v1::DeleteTopicsResponse> MetadataFollower::DeleteTopics(v1::DeleteTopicsRe
     if (t.error_code() == ErrorCode::NONE) gone.push_back(t.name());
   }
   auto removed = [this, &gone] {
+    if (!published_) return false;
     for (const std::string& name : gone) {
-      if (partitions_.FindTopic(name) != nullptr) return false;
+      if (image_.FindTopic(name) != nullptr) return false;
     }
     return true;
   };
@@ -436,7 +464,7 @@ Task<Status> MetadataFollower::CreateTopic(CreateTopicSpec spec) {
   if (res.error_code() == ErrorCode::TOPIC_ALREADY_EXISTS) {
     // Made by someone else: wait until it is published here too.
     const std::string name = spec.name;
-    auto there = [this, &name] { return partitions_.FindTopic(name) != nullptr; };
+    auto there = [this, &name] { return published_ && image_.FindTopic(name) != nullptr; };
     co_await WaitFor(there, NowNs() + kWaitForMetadata.count() * 1'000'000);
   }
   Status st = ResponseStatus(res.error_code(), res.error_message());

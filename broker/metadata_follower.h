@@ -104,7 +104,11 @@ class MetadataFollower {
   std::string incarnation_;
 
   controller::ClusterImage image_;
-  int64_t applied_ = 0;  // the last metadata index applied to image_ (and to partitions_)
+  int64_t applied_ = 0;  // the last metadata index applied to image_
+  // Whether image_ is also what partitions_ serves (a catch-up applies only its final state).
+  bool published_ = false;
+  // Answers that bring applied_ below this are not applied to partitions_ (catching up).
+  int64_t apply_from_ = 0;
   int64_t epoch_ = -1;
   bool fenced_ = true;
   bool stopping_ = false;

@@ -170,8 +170,10 @@ Task<Status> PartitionManager::OpenPartitions(std::vector<PartitionRef> refs) {
   std::vector<PartitionRef>* all = &refs;
   absl::AnyInvocable<Task<void>(Shard&)> work = [this, all, errors](Shard& s) -> Task<void> {
     std::vector<Task<void>> opens;
+    ShardLocal& here = *locals_[static_cast<size_t>(s.id)];
     for (const PartitionRef& ref : *all) {
       if (OwnerShard(ref.topic->name, ref.index) != s.id) continue;
+      if (here.partitions.contains(std::make_pair(ref.topic->name, ref.index))) continue;
       opens.push_back([](PartitionManager* self, Shard* shard, std::shared_ptr<const TopicInfo> t,
                          int32_t index, std::vector<Status>* errs) -> Task<void> {
         Partition::Options options;
@@ -242,6 +244,7 @@ Task<Status> PartitionManager::DropPartitions(std::string topic, std::vector<int
       if (OwnerShard(topic, p) != s.id) continue;
       auto it = l.partitions.find(std::make_pair(topic, p));
       if (it != l.partitions.end()) {
+        LogInfo(absl::StrCat("dropping partition=", topic, "-", p));
         std::shared_ptr<Partition> part = std::move(it->second);
         l.partitions.erase(it);
         Status closed = co_await part->Close(

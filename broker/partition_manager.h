@@ -184,12 +184,18 @@ class PartitionManager {
     std::shared_ptr<const TopicInfo> topic;
     int32_t index = 0;
   };
-  // Opens on each shard the partitions it owns among `refs`, and registers them there.
+  // Opens on each shard the partitions it owns among `refs`, and registers them there (one
+  // already open there is kept as it is).
   Task<Status> OpenPartitions(std::vector<PartitionRef> refs);
   // Replaces every shard's snapshots with the current topic list and brokers.
   Task<void> Publish();
   // Closes these partitions of `topic` on their shards and removes their directories.
   Task<Status> DropPartitions(std::string topic, std::vector<int32_t> partitions);
+  // ApplyMetadata's step for one new or changed topic: the record (durable), then the partitions
+  // newly hosted here opened and those no longer hosted dropped, then topics_ (not published).
+  Task<Status> ApplyTopic(std::shared_ptr<const TopicInfo> before, TopicInfo next);
+  // Every partition of `topic` has this broker as its only replica.
+  bool HostedOnlyHere(const TopicInfo& topic) const;
   // The deletion steps of the header comment, for a topic in topics_ or only in the store.
   Task<Status> RemoveTopic(std::string name, int32_t num_partitions);
   static Task<void> RetentionPass(PartitionManager* self, int shard);

@@ -145,7 +145,11 @@ Task<Status> PartitionManager::ApplyMetadata(const controller::ClusterImage& ima
     }
   }
   for (auto& [name, partitions] : gone) {
-    CO_RETURN_IF_ERROR(co_await RemoveTopic(name, partitions));
+    Status st = co_await RemoveTopic(name, partitions);
+    if (!st.ok()) {
+      LogRateLimited(LogKind::kStorage, absl::StrCat("removing topic=", name, " failed error=\"",
+                                                     st.ToString(), "\""));
+    }
     changed = true;
   }
   // New topics, and changes of the topics this broker has.
@@ -164,10 +168,50 @@ Task<Status> PartitionManager::ApplyMetadata(const controller::ClusterImage& ima
         before->partitions == next->partitions && before->overrides == next->overrides) {
       continue;
     }
-    // Durable first: a crash after this opens (or finishes deleting) what the store says.
-    v1::TopicRecord record = RecordOf(*next);
+    if (before != nullptr && before->topic_id.empty() && !HostedOnlyHere(*next)) {
+      // A topic from before the quorum meets a cluster topic of its name that is not all here:
+      // not this broker's registration. Keep serving the local one; never drop its data.
+      LogRateLimited(LogKind::kStorage,
+                     absl::StrCat("topic=", topic.name,
+                                  " from before the controller quorum "
+                                  "clashes with the cluster's topic of that name; keeping the "
+                                  "local one"));
+      continue;
+    }
+    Status st = co_await ApplyTopic(before, *std::move(next));
+    if (!st.ok()) {
+      // One topic's storage trouble does not hold up the others (nor leadership changes); the
+      // next metadata applied tries this topic again.
+      LogRateLimited(LogKind::kStorage, absl::StrCat("applying metadata of topic=", topic.name,
+                                                     " failed error=\"", st.ToString(), "\""));
+      continue;
+    }
+    changed = true;
+  }
+  BrokerList brokers = LiveBrokers(image);
+  if (!SameBrokers(brokers, brokers_)) {
+    brokers_ = std::move(brokers);
+    changed = true;
+  }
+  if (changed) co_await Publish();
+  co_return Status();
+}
+
+bool PartitionManager::HostedOnlyHere(const TopicInfo& topic) const {
+  for (const PartitionInfo& p : topic.partitions) {
+    if (p.replicas.size() != 1 || p.replicas[0] != config_.node_id) return false;
+  }
+  return true;
+}
+
+Task<Status> PartitionManager::ApplyTopic(std::shared_ptr<const TopicInfo> before, TopicInfo next) {
+  // Durable first: a crash after this opens (or finishes deleting) what the store says.
+  {
+    v1::TopicRecord record = RecordOf(next);
     CO_RETURN_IF_ERROR(co_await store_->Put(std::move(record)));
-    auto shared = std::make_shared<const TopicInfo>(*std::move(next));
+  }
+  {
+    auto shared = std::make_shared<const TopicInfo>(std::move(next));
     std::vector<PartitionRef> open;
     std::vector<int32_t> drop;
     for (int32_t p = 0; p < shared->num_partitions; p++) {
@@ -190,14 +234,7 @@ Task<Status> PartitionManager::ApplyMetadata(const controller::ClusterImage& ima
       LogInfo(absl::StrCat("created topic=", shared->name, " partitions=", shared->num_partitions));
     }
     topics_[shared->name] = std::move(shared);
-    changed = true;
   }
-  BrokerList brokers = LiveBrokers(image);
-  if (!SameBrokers(brokers, brokers_)) {
-    brokers_ = std::move(brokers);
-    changed = true;
-  }
-  if (changed) co_await Publish();
   co_return Status();
 }
 

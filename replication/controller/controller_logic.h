@@ -34,6 +34,9 @@ struct ControllerConfig {
   int32_t default_num_partitions = 1;      // num.partitions
   int32_t default_replication_factor = 1;  // default.replication.factor
   int64_t producer_id_block_size = 1000;   // ids per AllocateProducerIds block
+  // CreateTopics refuses more (INVALID_PARTITIONS): the controller listener takes requests from
+  // anyone who reaches it, and every broker opens what is committed.
+  int32_t max_partitions_per_topic = 10000;
 };
 
 template <typename Reply>
@@ -146,7 +149,8 @@ struct CreatedTopic {
 // Creates each topic with an id drawn from `rng` and replicas placed over the unfenced brokers
 // (placement.h, start index and shift drawn from `rng`); each topic succeeds or fails alone.
 // Refused per topic: INVALID_TOPIC (name rules), TOPIC_ALREADY_EXISTS,
-// INVALID_REQUEST (the name twice in one request), INVALID_PARTITIONS (< 1),
+// INVALID_REQUEST (the name twice in one request), INVALID_PARTITIONS (< 1 or more than
+// config.max_partitions_per_topic),
 // INVALID_REPLICATION_FACTOR (< 1 or more than the unfenced brokers), INVALID_CONFIG (an empty
 // key, or unclean.leader.election.enable not "true"/"false"). Deterministic given the rng state.
 [[nodiscard]] ControllerResult<std::vector<CreatedTopic>> CreateTopics(

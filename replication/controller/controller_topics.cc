@@ -62,9 +62,10 @@ Status CreateOne(RecordBuilder& builder, const CreatableTopic& topic, CreatedTop
       topic.num_partitions == -1 ? config.default_num_partitions : topic.num_partitions;
   const int32_t rf =
       topic.replication_factor == -1 ? config.default_replication_factor : topic.replication_factor;
-  if (partitions < 1) {
+  if (partitions < 1 || partitions > config.max_partitions_per_topic) {
     return ControllerStatus(ControllerError::kInvalidPartitions,
-                            absl::StrCat("number of partitions ", partitions, " < 1"));
+                            absl::StrCat("number of partitions ", partitions, " is not in [1, ",
+                                         config.max_partitions_per_topic, "]"));
   }
   RETURN_IF_ERROR(ValidateConfigs(topic.configs));
   PlacementOptions placement;

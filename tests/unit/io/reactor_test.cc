@@ -337,11 +337,10 @@ TEST(ReactorTest, StatsCountSubmissionsAndCompletions) {
   const ReactorStats& after = r->stats();
   EXPECT_EQ(after.submissions - before.submissions, 64u);
   EXPECT_EQ(after.completions - before.completions, 64u);
+  // Completions are reaped in batches of one or more. How many land in one batch depends on how
+  // fast the device completes them (on a loaded machine, one by one), so only the bounds hold.
   EXPECT_GE(after.reap_batches - before.reap_batches, 1u);
-  if (r->backend() == Backend::kUring) {
-    // 64 writes queued in one turn are submitted together and reaped in batches.
-    EXPECT_LT(after.reap_batches - before.reap_batches, 64u);
-  }
+  EXPECT_LE(after.reap_batches - before.reap_batches, 64u);
   EXPECT_TRUE(r->block_on(r->close(*fd)).ok());
 }
 

@@ -69,6 +69,9 @@ TEST(ControllerTopics, CreateRefusals) {
   EXPECT_EQ(CreateError(c, {std::string(250, 'x'), 1, 1, {}}), ControllerError::kInvalidTopic);
   EXPECT_EQ(CreateError(c, {"p0", 0, 1, {}}), ControllerError::kInvalidPartitions);
   EXPECT_EQ(CreateError(c, {"p-2", -2, 1, {}}), ControllerError::kInvalidPartitions);
+  // The controller listener takes requests from anyone who reaches it: the count is bounded.
+  EXPECT_EQ(CreateError(c, {"huge", 2147483647, 1, {}}), ControllerError::kInvalidPartitions);
+  EXPECT_EQ(CreateError(c, {"big", 10001, 1, {}}), ControllerError::kInvalidPartitions);
   EXPECT_EQ(CreateError(c, {"rf4", 1, 4, {}}), ControllerError::kInvalidReplicationFactor);
   EXPECT_EQ(CreateError(c, {"rf0", 1, 0, {}}), ControllerError::kInvalidReplicationFactor);
   EXPECT_EQ(CreateError(c, {"cfg", 1, 1, {{"unclean.leader.election.enable", "yes"}}}),
