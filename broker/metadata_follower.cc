@@ -22,6 +22,8 @@ namespace {
 constexpr std::chrono::milliseconds kRpcTimeout = 5s;
 constexpr std::chrono::milliseconds kFetchWait = 5s;
 constexpr std::chrono::milliseconds kWaitForMetadata = 10s;
+// Batches per FetchMetadata answer: a broker far behind catches up in several answers.
+constexpr int32_t kFetchMaxBatches = 256;
 
 constexpr char kIncarnationFile[] = "broker.incarnation";
 
@@ -188,6 +190,7 @@ Task<Status> MetadataFollower::FetchOnce(std::chrono::milliseconds max_wait) {
   request.set_cluster_id(config_.cluster_id);
   request.set_from_index(applied_);
   request.set_max_wait_ms(static_cast<int32_t>(max_wait.count()));
+  request.set_max_batches(kFetchMaxBatches);
   const std::chrono::milliseconds timeout = max_wait + kRpcTimeout;
   StatusOr<v1::FetchMetadataResponse> r = co_await fetch_->FetchMetadata(request, timeout);
   CO_RETURN_IF_ERROR(r.status());

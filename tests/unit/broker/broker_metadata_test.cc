@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "absl/strings/str_cat.h"
 #include "broker/partition_manager.h"
 #include "broker/topic_store.h"
 #include "gtest/gtest.h"
@@ -99,6 +100,21 @@ TEST(BrokerMetadataTest, TopicsFromBeforeTheQuorumAreRegisteredWithTheirData) {
   EXPECT_EQ(h.ListOffset("old", 1, v1::OFFSET_SPEC_LATEST).offset(), 7);
   v1::CreateTopicsResponse dup = h.CreateTopic("old", 1);
   EXPECT_EQ(dup.topics(0).error_code(), ErrorCode::TOPIC_ALREADY_EXISTS);
+}
+
+TEST(BrokerMetadataTest, CatchingUpInSeveralAnswersKeepsTopicsCreatedLater) {
+  // More metadata batches than one FetchMetadata answer carries (256): a restarted broker sees
+  // the log's early states first, which lack the later topics. It must not delete them.
+  BrokerHarness h;
+  ASSERT_TRUE(h.Open().ok());
+  for (int i = 0; i < 300; i++) {
+    ASSERT_EQ(h.CreateTopic(absl::StrCat("t", i), 1).topics(0).error_code(), ErrorCode::NONE);
+  }
+  ASSERT_TRUE(h.Produce("t299", 0, MakeBatch(3)).has_value());
+  ASSERT_TRUE(h.Close().ok());
+  ASSERT_TRUE(h.Open().ok());
+  EXPECT_EQ(h.ListOffset("t299", 0, v1::OFFSET_SPEC_LATEST).offset(), 3);
+  EXPECT_EQ(h.Metadata({}, true).topics_size(), 300);
 }
 
 TEST(BrokerMetadataTest, IncarnationIdIsKeptInTheDataDir) {
