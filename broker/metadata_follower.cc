@@ -382,18 +382,32 @@ Task<Status> MetadataFollower::Start() {
   co_return Status();
 }
 
+MetadataFollower::ForwardBudget MetadataFollower::Budget(int32_t timeout_ms) const {
+  const int64_t ms = timeout_ms > 0 ? timeout_ms : 30000;
+  const int64_t now = NowNs();
+  return ForwardBudget{std::chrono::milliseconds(ms),
+                       std::min(now + ms * 1'000'000, now + kWaitForMetadata.count() * 1'000'000)};
+}
+
+namespace {
+
+// Every item of a forwarded request gets the status of the call that failed as a whole.
+template <typename Result>
+void FailItem(Result* out, const std::string& name, const Status& st) {
+  out->set_name(name);
+  out->set_error_code(proto::ErrorFromStatus(st));
+  out->set_error_message(std::string(st.message()));
+}
+
+}  // namespace
+
 Task<v1::CreateTopicsResponse> MetadataFollower::CreateTopics(v1::CreateTopicsRequest request) {
-  const int64_t timeout_ms = request.timeout_ms() > 0 ? request.timeout_ms() : 30000;
-  const int64_t deadline = NowNs() + timeout_ms * 1'000'000;
-  const std::chrono::milliseconds timeout(timeout_ms);
+  const ForwardBudget budget = Budget(request.timeout_ms());
   v1::CreateTopicsResponse response;
-  StatusOr<v1::CreateTopicsResponse> r = co_await rpc_->CreateTopics(request, timeout);
+  StatusOr<v1::CreateTopicsResponse> r = co_await rpc_->CreateTopics(request, budget.timeout);
   if (!r.ok()) {
     for (const v1::CreatableTopic& t : request.topics()) {
-      v1::CreatableTopicResult* out = response.add_topics();
-      out->set_name(t.name());
-      out->set_error_code(proto::ErrorFromStatus(r.status()));
-      out->set_error_message(std::string(r.status().message()));
+      FailItem(response.add_topics(), t.name(), r.status());
     }
     co_return response;
   }
@@ -413,22 +427,17 @@ Task<v1::CreateTopicsResponse> MetadataFollower::CreateTopics(v1::CreateTopicsRe
     }
     return true;
   };
-  co_await WaitFor(published, std::min(deadline, NowNs() + kWaitForMetadata.count() * 1'000'000));
+  co_await WaitFor(published, budget.wait_until_ns);
   co_return response;
 }
 
 Task<v1::DeleteTopicsResponse> MetadataFollower::DeleteTopics(v1::DeleteTopicsRequest request) {
-  const int64_t timeout_ms = request.timeout_ms() > 0 ? request.timeout_ms() : 30000;
-  const int64_t deadline = NowNs() + timeout_ms * 1'000'000;
-  const std::chrono::milliseconds timeout(timeout_ms);
+  const ForwardBudget budget = Budget(request.timeout_ms());
   v1::DeleteTopicsResponse response;
-  StatusOr<v1::DeleteTopicsResponse> r = co_await rpc_->DeleteTopics(request, timeout);
+  StatusOr<v1::DeleteTopicsResponse> r = co_await rpc_->DeleteTopics(request, budget.timeout);
   if (!r.ok()) {
     for (const std::string& name : request.topic_names()) {
-      v1::DeletableTopicResult* out = response.add_results();
-      out->set_name(name);
-      out->set_error_code(proto::ErrorFromStatus(r.status()));
-      out->set_error_message(std::string(r.status().message()));
+      FailItem(response.add_results(), name, r.status());
     }
     co_return response;
   }
@@ -444,7 +453,7 @@ Task<v1::DeleteTopicsResponse> MetadataFollower::DeleteTopics(v1::DeleteTopicsRe
     }
     return true;
   };
-  co_await WaitFor(removed, std::min(deadline, NowNs() + kWaitForMetadata.count() * 1'000'000));
+  co_await WaitFor(removed, budget.wait_until_ns);
   co_return response;
 }
 

@@ -91,6 +91,13 @@ class MetadataFollower {
   // Waits until `pred()` holds, the deadline passes or the follower stops; returns pred().
   template <typename Pred>
   Task<bool> WaitFor(Pred pred, int64_t deadline_ns);
+  // A forwarded request's budget: the whole call (the request's timeout_ms, else 30 s), and
+  // when waiting for its change to show in this broker's metadata stops (at most 10 s).
+  struct ForwardBudget {
+    std::chrono::milliseconds timeout;
+    int64_t wait_until_ns;
+  };
+  ForwardBudget Budget(int32_t timeout_ms) const;
   // Waits `ns` nanoseconds, or less when the follower stops.
   Task<void> Pause(int64_t ns);
   void Wake() { changed_->notify_all(); }

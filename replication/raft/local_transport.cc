@@ -2,6 +2,8 @@
 #include "replication/raft/local_transport.h"
 
 #include <algorithm>
+#include <memory>
+#include <utility>
 
 #include "replication/raft/wire.h"
 
@@ -42,6 +44,15 @@ void LocalNetwork::HealAll() {
   links_down_.clear();
 }
 
+void LocalNetwork::SetFilter(DropFilter drop) {
+  std::shared_ptr<const DropFilter> filter;
+  if (drop) filter = std::make_shared<const DropFilter>(std::move(drop));
+  std::lock_guard<std::mutex> lock(mu_);
+  filter_.swap(filter);
+  // The old filter (maybe still running on another thread, which holds its own reference) is
+  // released here, outside the lock.
+}
+
 LocalNetwork::Stats LocalNetwork::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -53,6 +64,18 @@ bool LocalNetwork::CutLocked(NodeId from, NodeId to) const {
 }
 
 void LocalNetwork::Route(NodeId from, const Message& m) {
+  std::shared_ptr<const DropFilter> filter;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    filter = filter_;
+  }
+  // Outside the lock: the filter may call back into the network.
+  if (filter != nullptr && (*filter)(from, m)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.sent;
+    ++stats_.dropped;
+    return;
+  }
   std::string bytes = EncodeEnvelope(cluster_id_, m);
   const NodeId to = m.to;
   std::lock_guard<std::mutex> lock(mu_);

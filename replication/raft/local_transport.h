@@ -12,6 +12,13 @@
 // when a message is sent and again when it is delivered. Messages to a node with no driver
 // attached are dropped.
 //
+// Fault injection for tests: SetFilter(drop) installs a predicate that sees every message at
+// send (with its sender) and drops it when it returns true, e.g. the appends whose commit index
+// covers some entry, or one node's vote requests. It runs on the sending node's thread (the one
+// calling Route), outside the network's lock, so it may call back into the network; it must be
+// safe to call from every node's thread at once. SetFilter(nullptr) clears it (HealAll does not).
+// With no filter set, routing is exactly as without one.
+//
 // Threading: every member is safe from any thread. Attach()/Detach() of a node must be called on
 // that node's reactor thread (so a delivery, which runs there too, never sees a driver being
 // destroyed); detach before stopping the driver, and before destroying its reactor.
@@ -19,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,13 +53,18 @@ class LocalNetwork {
 
   void Isolate(NodeId id, bool isolated);
   void SetLinkDown(NodeId a, NodeId b, bool down);
-  // Clears every switch.
+  // Clears every switch (not the filter).
   void HealAll();
+
+  // Returns true to drop `m`, sent by node `from`. See the header comment.
+  using DropFilter = std::function<bool(NodeId from, const Message& m)>;
+  // Replaces the filter; nullptr clears it. A Route already past its check is not affected.
+  void SetFilter(DropFilter drop);
 
   struct Stats {
     uint64_t sent = 0;
     uint64_t delivered = 0;
-    uint64_t dropped = 0;  // by a switch, or no driver attached at either end
+    uint64_t dropped = 0;  // by a switch, the filter, or no driver attached at either end
   };
   Stats stats() const;
 
@@ -74,6 +87,7 @@ class LocalNetwork {
   std::set<NodeId> isolated_;                       // guarded by mu_
   std::set<std::pair<NodeId, NodeId>> links_down_;  // guarded by mu_; (low, high)
   uint64_t next_generation_ = 0;                    // guarded by mu_
+  std::shared_ptr<const DropFilter> filter_;        // guarded by mu_; null: none
   Stats stats_;                                     // guarded by mu_
 };
 

@@ -3,7 +3,8 @@
 // three voters on three reactor threads over LocalNetwork: requests through the active
 // controller, NOT_CONTROLLER from a follower naming the leader, the active controller stopped
 // under a stream of CreateTopics (no answered topic lost), the whole quorum restarted; a broker
-// that stops heartbeating is fenced and its leaderships move; FetchMetadata rebuilds the image.
+// that stops heartbeating is fenced and its leaderships move; FetchMetadata rebuilds the image; a
+// new active controller decides on every entry committed before its term (a filter hides a commit).
 //
 // Every wait has a deadline: the test thread waits on a future or polls a condition until a
 // deadline; nothing sleeps to let something happen.
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -72,6 +74,7 @@ class Quorum {
     for (int i : All()) EXPECT_TRUE(Start(i).ok());
   }
   ~Quorum() {
+    net_.SetFilter(nullptr);  // a test's filter may refer to this quorum
     for (int i : All()) {
       if (running(i)) PermitUncheckedError(Stop(i));
     }
@@ -813,6 +816,83 @@ TEST(QuorumController, SilentBrokerIsFencedAndItsLeadershipsMove) {
   StatusOr<MetadataView> last = q.Read(leader);
   ASSERT_TRUE(last.ok());
   EXPECT_FALSE(last->image.IsLive(3));
+}
+
+// The activation wait (quorum_controller.h): a new active controller decides only on an image
+// with every entry committed before its term. L commits CreateTopics("a") with G's ack; F gets
+// the entry but not its commit (the filter drops L's messages to F whose commit covers it) and G
+// never campaigns (its vote requests are dropped). L stops; F wins with G's vote. F's first
+// append as leader (seen by the filter, on F's thread) queues a CreateTopics("a") on F's reactor,
+// ahead of G's answer to it: decided before F's no-op (and "a") commits unless F waits.
+TEST(QuorumController, NewActiveControllerDecidesOnEveryEntryCommittedBeforeItsTerm) {
+  using CreateResult = StatusOr<std::vector<CreatedTopic>>;
+  Quorum q(QuorumOptions{.voters = 3});
+  const int leader = q.WaitForActive(40 * kElection);
+  ASSERT_NE(leader, 0);
+  ASSERT_EQ(q.AddBrokers(leader, 1).size(), 1u);
+  const int f = leader == 1 ? 2 : 1;
+  auto node = [](int i) { return raft::NodeId{static_cast<uint32_t>(i)}; };
+  const raft::NodeId node_l = node(leader), node_f = node(f), node_g = node(6 - leader - f);
+  // Every request so far is answered, so nothing is pending: "a" gets the next index.
+  const raft::DriverStatus at_start = q.StatusOf(leader).raft;
+  const uint64_t a_index = at_start.last_index.value() + 1;
+  const uint64_t old_term = at_start.term.value();
+  // Shared with the filter, which runs on the voters' reactor threads.
+  auto fired = std::make_shared<std::atomic<bool>>(false);
+  auto dup_promise = std::make_shared<std::promise<CreateResult>>();
+  std::future<CreateResult> dup_future = dup_promise->get_future();
+  q.net().SetFilter([=, qp = &q](raft::NodeId from, const raft::Message& m) {
+    using raft::MessageType;
+    if (from == node_g && (m.type == MessageType::kPreVote || m.type == MessageType::kVote)) {
+      return true;
+    }
+    if (from == node_l && m.to == node_f && m.commit.value() >= a_index) return true;
+    if (from == node_f && m.type == MessageType::kAppend && m.term.value() > old_term &&
+        !fired->exchange(true)) {
+      qp->host(f).Spawn<bool>([qp, f, dup_promise]() -> Task<bool> {
+        CreateResult r = absl::UnavailableError("F not running");
+        QuorumController* c = qp->ctl(f);
+        if (c != nullptr) {
+          CreateTopicsRequest req = OneTopic("a", 1, 1);
+          r = co_await c->CreateTopics(std::move(req));
+        }
+        dup_promise->set_value(std::move(r));
+        co_return true;
+      });
+    }
+    return false;
+  });
+  CreateResult created = q.Create(leader, OneTopic("a", 1, 1));
+  ASSERT_TRUE(created.ok() && (*created)[0].status.ok()) << created.status();
+  const TopicId a_id = (*created)[0].topic_id;
+  ASSERT_EQ(q.StatusOf(leader).raft.commit.value(), a_index);
+  // F holds the entry but does not know it is committed.
+  ASSERT_TRUE(PollUntil([&] { return q.StatusOf(f).raft.last_index.value() >= a_index; },
+                        milliseconds(10'000)));
+  EXPECT_LT(q.StatusOf(f).raft.commit.value(), a_index);
+  EXPECT_EQ(q.Committed(f).second.FindTopic("a"), nullptr);
+  ASSERT_TRUE(q.Stop(leader).ok());
+  ASSERT_EQ(dup_future.wait_for(40 * kElection + kCallTimeout), std::future_status::ready)
+      << "F never led, or never answered";
+  const CreateResult dup = dup_future.get();
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_EQ(ControllerErrorOf((*dup)[0].status), ControllerError::kTopicAlreadyExists)
+      << (*dup)[0].status;
+  EXPECT_EQ(q.WaitForActive(20 * kElection), f);
+  // "a" once, with L's id, in the image and in the log (the duplicate was never proposed).
+  const ClusterImage image = q.Committed(f).second;
+  ASSERT_NE(image.FindTopic("a"), nullptr);
+  EXPECT_EQ(image.FindTopic("a")->id, a_id);
+  EXPECT_EQ(std::count_if(image.topics().begin(), image.topics().end(),
+                          [](const auto& t) { return t.second.name == "a"; }),
+            1);
+  std::optional<MetadataDelta> delta = q.Fetch(f, 0);
+  ASSERT_TRUE(delta.has_value());
+  int a_records = 0;
+  for (const MetadataBatch& b : delta->batches) {
+    for (const v1::MetadataRecord& r : b.records) a_records += r.topic().name() == "a" ? 1 : 0;
+  }
+  EXPECT_EQ(a_records, 1);
 }
 
 }  // namespace
