@@ -48,6 +48,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 using controller::ClusterImage;
 using controller::QuorumController;
+using raft::test::CallOn;
+using raft::test::DoOn;
 using raft::test::Host;
 using raft::test::kCallTimeout;
 using raft::test::kElection;
@@ -56,38 +58,6 @@ using raft::test::PollUntil;
 
 constexpr char kClusterId[] = "ctl-rpc-test";
 constexpr milliseconds kRpcTimeout{10'000};
-
-// ---- running things on a voter's reactor from the test thread, with deadlines ----
-
-template <typename T>
-Task<void> Runner(std::shared_ptr<absl::AnyInvocable<Task<T>()>> fn,
-                  std::shared_ptr<std::promise<T>> p) {
-  Task<T> t = (*fn)();
-  T v = co_await std::move(t);
-  p->set_value(std::move(v));
-}
-
-template <typename T>
-std::optional<T> CallOn(io::Reactor& reactor, absl::AnyInvocable<Task<T>()> fn,
-                        milliseconds timeout = kCallTimeout) {
-  auto p = std::make_shared<std::promise<T>>();
-  std::future<T> f = p->get_future();
-  auto holder = std::make_shared<absl::AnyInvocable<Task<T>()>>(std::move(fn));
-  reactor.post([&reactor, holder, p]() { reactor.spawn(Runner<T>(holder, p)); });
-  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-  return f.get();
-}
-
-template <typename F>
-auto DoOn(io::Reactor& reactor, F fn, milliseconds timeout = kCallTimeout)
-    -> std::optional<decltype(fn())> {
-  using T = decltype(fn());
-  auto p = std::make_shared<std::promise<T>>();
-  std::future<T> f = p->get_future();
-  reactor.post([p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
-  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-  return f.get();
-}
 
 // ---- voters with controller listeners ----
 

@@ -96,6 +96,43 @@ class ListSm final : public StateMachine {
 
 // ---- one reactor on its own thread ----
 
+// Runs the coroutine `fn` returns on `reactor` from another thread; the future resolves with
+// its result.
+template <typename T>
+Task<void> RunAndFulfil(std::shared_ptr<absl::AnyInvocable<Task<T>()>> fn,
+                        std::shared_ptr<std::promise<T>> p) {
+  Task<T> t = (*fn)();
+  T v = co_await std::move(t);
+  p->set_value(std::move(v));
+}
+template <typename T>
+std::future<T> SpawnOn(io::Reactor& reactor, absl::AnyInvocable<Task<T>()> fn) {
+  auto p = std::make_shared<std::promise<T>>();
+  std::future<T> f = p->get_future();
+  auto holder = std::make_shared<absl::AnyInvocable<Task<T>()>>(std::move(fn));
+  reactor.post([&reactor, holder, p]() { reactor.spawn(RunAndFulfil<T>(holder, p)); });
+  return f;
+}
+// The same, waited for; nullopt if it did not finish within `timeout`.
+template <typename T>
+std::optional<T> CallOn(io::Reactor& reactor, absl::AnyInvocable<Task<T>()> fn,
+                        milliseconds timeout = kCallTimeout) {
+  std::future<T> f = SpawnOn<T>(reactor, std::move(fn));
+  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return f.get();
+}
+// Runs `fn` on `reactor`'s thread; nullopt if it did not run within `timeout`.
+template <typename F>
+auto DoOn(io::Reactor& reactor, F fn, milliseconds timeout = kCallTimeout)
+    -> std::optional<decltype(fn())> {
+  using T = decltype(fn());
+  auto p = std::make_shared<std::promise<T>>();
+  std::future<T> f = p->get_future();
+  reactor.post([p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
+  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return f.get();
+}
+
 class Host {
  public:
   Host() {
@@ -126,39 +163,20 @@ class Host {
   // Runs `fn` on the reactor thread; nullopt if it did not finish within `timeout`.
   template <typename F>
   auto Do(F fn, milliseconds timeout = kCallTimeout) -> std::optional<decltype(fn())> {
-    using T = decltype(fn());
-    auto p = std::make_shared<std::promise<T>>();
-    std::future<T> f = p->get_future();
-    reactor_->post([p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
-    if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-    return f.get();
+    return DoOn(*reactor_, std::move(fn), timeout);
   }
 
   // Runs the coroutine `fn` returns on the reactor; the future resolves with its result.
   template <typename T>
   std::future<T> Spawn(absl::AnyInvocable<Task<T>()> fn) {
-    auto p = std::make_shared<std::promise<T>>();
-    std::future<T> f = p->get_future();
-    auto holder = std::make_shared<absl::AnyInvocable<Task<T>()>>(std::move(fn));
-    reactor_->post([this, holder, p]() { reactor_->spawn(Runner<T>(holder, p)); });
-    return f;
+    return SpawnOn<T>(*reactor_, std::move(fn));
   }
   template <typename T>
   std::optional<T> Call(absl::AnyInvocable<Task<T>()> fn, milliseconds timeout = kCallTimeout) {
-    std::future<T> f = Spawn<T>(std::move(fn));
-    if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-    return f.get();
+    return CallOn<T>(*reactor_, std::move(fn), timeout);
   }
 
  private:
-  template <typename T>
-  static Task<void> Runner(std::shared_ptr<absl::AnyInvocable<Task<T>()>> fn,
-                           std::shared_ptr<std::promise<T>> p) {
-    Task<T> t = (*fn)();
-    T v = co_await std::move(t);
-    p->set_value(std::move(v));
-  }
-
   std::promise<void> release_;
   std::thread thread_;
   io::Reactor* reactor_ = nullptr;

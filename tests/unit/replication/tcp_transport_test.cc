@@ -52,6 +52,8 @@ namespace {
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
+using test::CallOn;
+using test::DoOn;
 using test::kCallTimeout;
 using test::kElection;
 using test::kElectionNs;
@@ -61,40 +63,6 @@ using test::PollUntil;
 using test::ProposeInto;
 
 constexpr char kClusterId[] = "tcp-test";
-
-// ---- helpers: run things on a reactor thread from the test thread, with deadlines ----
-
-template <typename T>
-Task<void> Runner(std::shared_ptr<absl::AnyInvocable<Task<T>()>> fn,
-                  std::shared_ptr<std::promise<T>> p) {
-  Task<T> t = (*fn)();
-  T v = co_await std::move(t);
-  p->set_value(std::move(v));
-}
-
-// Runs the coroutine `fn` returns on `reactor`; nullopt if it did not finish within `timeout`.
-template <typename T>
-std::optional<T> CallOn(io::Reactor& reactor, absl::AnyInvocable<Task<T>()> fn,
-                        milliseconds timeout = kCallTimeout) {
-  auto p = std::make_shared<std::promise<T>>();
-  std::future<T> f = p->get_future();
-  auto holder = std::make_shared<absl::AnyInvocable<Task<T>()>>(std::move(fn));
-  reactor.post([&reactor, holder, p]() { reactor.spawn(Runner<T>(holder, p)); });
-  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-  return f.get();
-}
-
-// Runs `fn` on `reactor`'s thread; nullopt if it did not run within `timeout`.
-template <typename F>
-auto DoOn(io::Reactor& reactor, F fn, milliseconds timeout = kCallTimeout)
-    -> std::optional<decltype(fn())> {
-  using T = decltype(fn());
-  auto p = std::make_shared<std::promise<T>>();
-  std::future<T> f = p->get_future();
-  reactor.post([p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
-  if (f.wait_for(timeout) != std::future_status::ready) return std::nullopt;
-  return f.get();
-}
 
 // ---- the controller listener's handler: ApiVersions and RaftMessages ----
 
