@@ -1,8 +1,8 @@
-// TopicStore: the broker's durable list of topics (name, partition count, replication factor,
-// config overrides), one small file under the data dir (broker/STATE.md has the format).
-//
-// The interface is deliberately narrow (list, put, mark deleted, remove) so the Raft controller
-// of a later issue can replace it: the broker never depends on how the list is stored.
+// TopicStore: the broker's durable copy of the topics it knows from the cluster metadata (name,
+// topic id, partition count, replication factor, config overrides, each partition's replicas
+// and leadership), one small file under the data dir (broker/STATE.md has the format). The
+// controller quorum's metadata log is the truth; PartitionManager::ApplyMetadata keeps this copy
+// in step with it, so a restarted broker reopens its partitions before it has caught up.
 //
 // Durability: every mutating call rewrites the file atomically (temp file, fdatasync, rename,
 // directory fsync: log/file_util.h WriteFileAtomically) and returns only when the new state is
