@@ -4,6 +4,7 @@
 #include "common/byte_order.h"
 #include "common/crc32c.h"
 #include "log/file_util.h"
+#include "log/leader_epoch_cache.h"
 #include "log/log_format.h"
 
 namespace spool::log {
@@ -81,6 +82,9 @@ StatusOr<CheckpointData> DecodeCheckpoint(std::span<const std::byte> file) {
   for (uint64_t i = 0; i < epochs; ++i, e += kCheckpointEpochEntrySize) {
     data.leader_epochs.push_back(
         LeaderEpochEntry{LoadBigEndian<int32_t>(e), Offset(LoadBigEndian<int64_t>(e + 4))});
+  }
+  if (!LeaderEpochCache::WellOrdered(data.leader_epochs)) {
+    return Bad("leader-epoch entries are not in order");
   }
   return data;
 }

@@ -1,6 +1,7 @@
-// The partition checkpoint, log.checkpoint (log/FORMAT.md, "Checkpoint file"): the small state
-// recovery starts from. Version 1 holds the recovery point and the log start offset, and has the
-// fields replication will fill (high watermark, leader-epoch entries) already in its layout.
+// The partition checkpoint, log.checkpoint (log/FORMAT.md, "Checkpoint"): the small state
+// recovery starts from. Version 1 holds the recovery point, the log start offset, the high
+// watermark the broker last reported, and the durable part of the leader-epoch list (what each
+// field means and what recovery does with it: FORMAT.md section 6).
 //
 // Durability: WriteCheckpoint() replaces the file atomically (temp file, fdatasync, rename,
 // directory fsync); when it returns OK the new content survives a crash, and until then the old
@@ -21,14 +22,9 @@
 #include "common/status.h"
 #include "common/strong_int.h"
 #include "common/task.h"
+#include "log/leader_epoch.h"
 
 namespace spool::log {
-
-struct LeaderEpochEntry {
-  int32_t epoch = 0;
-  Offset start_offset;
-  friend bool operator==(const LeaderEpochEntry&, const LeaderEpochEntry&) = default;
-};
 
 struct CheckpointData {
   // Every batch below it is durable, and every segment that ends at or below it has complete,
@@ -36,13 +32,16 @@ struct CheckpointData {
   Offset recovery_point;
   Offset log_start_offset;
   std::optional<Offset> high_watermark;  // written as -1 when unset
+  // Strictly increasing epochs (>= 0), non-decreasing start offsets, at most
+  // kCheckpointMaxEpochs entries.
   std::vector<LeaderEpochEntry> leader_epochs;
   friend bool operator==(const CheckpointData&, const CheckpointData&) = default;
 };
 
 [[nodiscard]] std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data);
 // Errors: kDataLoss for a short file, bad magic, unknown version or must-understand flags, a
-// body length that does not match the file, negative offsets, or a CRC mismatch.
+// body length that does not match the file, negative offsets, a CRC mismatch, or leader epochs
+// out of order.
 [[nodiscard]] StatusOr<CheckpointData> DecodeCheckpoint(std::span<const std::byte> file);
 
 // Atomically replaces dir/log.checkpoint.

@@ -8,6 +8,8 @@
 // prefix of pending_ is published in order: indexes, segment size, visible end. An append's Task
 // completes once it is published (or failed).
 //
+// append_replica (log_replica.cc) uses the same pending_ entries, one per write of a run.
+//
 // A failed write makes the batch at the front of pending_ a failure: once every write still in
 // flight has completed, the active file is cut back to that batch's position, it fails with the
 // write's error and every append behind it with kAborted (their offsets are handed out again).
@@ -66,7 +68,13 @@ Task<StatusOr<AppendResult>> PartitionLogImpl::append(std::span<std::byte> batch
   ++writes_in_flight_;
   guard.release();
 
-  Status written = co_await seg->file->write_at(p.position, batch);
+  CO_RETURN_IF_ERROR(co_await WritePending(*seg, p, batch));
+  co_return AppendResult{p.base, p.last};
+}
+
+Task<Status> PartitionLogImpl::WritePending(Segment& seg, PendingAppend& p,
+                                            std::span<const std::byte> bytes) {
+  Status written = co_await seg.file->write_at(p.position, bytes);
   --writes_in_flight_;
   p.written = true;
   p.write_status = std::move(written);
@@ -81,7 +89,21 @@ Task<StatusOr<AppendResult>> PartitionLogImpl::append(std::span<std::byte> batch
     ++stats_.append_errors;
     co_return p.result;
   }
-  co_return AppendResult{p.base, p.last};
+  co_return Status();
+}
+
+bool PartitionLogImpl::FitsActive(uint64_t bytes, Offset last) const {
+  const Segment& seg = active();
+  return seg.reserved + bytes <= config_.segment_bytes &&
+         last - seg.base <= std::numeric_limits<int32_t>::max();
+}
+
+void PartitionLogImpl::PublishBatch(Segment& seg, uint64_t position,
+                                    const record::BatchHeader& header) {
+  IndexBatch(seg, position, header, config_.index_interval_bytes);
+  epochs_.Add(header.leader_epoch, Offset(header.base_offset));
+  ++stats_.appends;
+  published_records_ += static_cast<uint64_t>(header.records_count);
 }
 
 bool PartitionLogImpl::NeedsRoll(uint64_t batch_size, int32_t last_offset_delta) const {
@@ -105,10 +127,16 @@ void PartitionLogImpl::PublishWritten() {
     }
     pending_.pop_front();
     Segment& seg = active();
-    IndexBatch(seg, p.position, p.header, config_.index_interval_bytes);
+    if (p.run.empty()) {
+      PublishBatch(seg, p.position, p.header);
+    } else {
+      uint64_t position = p.position;
+      for (const record::BatchHeader& h : p.run) {
+        PublishBatch(seg, position, h);
+        position += h.total_size();
+      }
+    }
     visible_end_ = seg.end_offset;
-    ++stats_.appends;
-    published_records_ += static_cast<uint64_t>(p.header.records_count);
     published = true;
     Finish(p, Status());
   }

@@ -9,6 +9,7 @@
 #include "log/file_util.h"
 #include "log/header_scanner.h"
 #include "log/index_file.h"
+#include "log/leader_epoch_cache.h"
 #include "log/log_format.h"
 #include "log/segment_scan.h"
 
@@ -227,6 +228,11 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
     }
   }
 
+  // The leader-epoch list: the checkpoint's entries (those of durable batches, and epochs
+  // assigned ahead of any batch), completed in offset order from every scanned batch.
+  LeaderEpochCache epochs(ck ? ck->leader_epochs : std::vector<LeaderEpochEntry>{},
+                          /*sticky_from=*/Offset(0));
+
   // 5-6. Load or rebuild each segment's indexes; cut at the first bad byte.
   const ScanOptions scan_options{MaxBatchOnDisk(config), config.index_interval_bytes};
   std::vector<bool> scanned(segs.size(), false);
@@ -242,6 +248,7 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
     }
     CO_ASSIGN_OR_RETURN(ScanReport report, co_await ScanSegment(seg, sizes[i], scan_options));
     scanned[i] = true;
+    for (const LeaderEpochEntry& e : report.epoch_starts) epochs.Add(e.epoch, e.start_offset);
     ++stats.segments_scanned;
     stats.batches_scanned += report.batches;
     stats.bytes_scanned += report.valid_size;
@@ -312,7 +319,17 @@ Task<StatusOr<LoadedLog>> LoadLog(io::FileSystem& fs, std::string dir, LogConfig
   if (ck) out.checkpoint = *ck;
   out.checkpoint.recovery_point = log_end;
   out.checkpoint.log_start_offset = log_start;
-  if (!clean || ck->recovery_point != log_end || ck->log_start_offset != log_start) {
+  // No entry above the recovered end (an entry at it is an epoch assigned before its first
+  // batch), and the first one starts no lower than the log.
+  epochs.DropAbove(log_end);
+  epochs.TruncateFromStart(log_start);
+  out.checkpoint.leader_epochs = epochs.entries();
+  if (out.checkpoint.high_watermark && *out.checkpoint.high_watermark > log_end) {
+    out.checkpoint.high_watermark = log_end;
+  }
+  if (!clean || ck->recovery_point != log_end || ck->log_start_offset != log_start ||
+      ck->leader_epochs != out.checkpoint.leader_epochs ||
+      ck->high_watermark != out.checkpoint.high_watermark) {
     // Its final directory sync also makes the deletions and the marker's removal durable.
     CO_RETURN_IF_ERROR(co_await WriteCheckpoint(fs, dir, out.checkpoint));
     out.checkpoints_written = 1;

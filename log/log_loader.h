@@ -17,6 +17,10 @@
 //      segment deleted (nothing after a hole can be trusted); so is a gap between segments.
 //      Damage or a gap below the checkpoint's recovery point is not cut: it cannot come from a
 //      crash, and cutting would delete durable batches, so LoadLog fails with kDataLoss;
+//   6b. rebuilds the leader-epoch list: the checkpoint's entries, then every scanned batch
+//      whose epoch is above the latest entry's, in offset order; entries above the recovered
+//      log end are dropped and the first one is moved up to the log start (FORMAT.md 6);
+//      the high watermark is capped at the recovered log end;
 //   7. makes the result durable: datasyncs the scanned (and truncated) segments, writes and
 //      syncs the index files of every scanned segment (the active one too: the new recovery
 //      point is the log end), removes the marker, and writes a fresh checkpoint (recovery
@@ -50,7 +54,7 @@ struct LoadedLog {
   Offset log_start_offset;
   Offset recovery_point;
   RecoveryStats stats;
-  CheckpointData checkpoint;  // as now on disk (replication fields carried over)
+  CheckpointData checkpoint;  // as now on disk: the rebuilt epoch list, the capped HW
   uint64_t checkpoints_written = 0;
 };
 

@@ -39,7 +39,19 @@ Task<Status> PartitionLogImpl::truncate_to(Offset offset) {
   // below the log start reuses.
   while (retention_deletions_ > 0) co_await appends_changed_.wait();
   CO_RETURN_IF_ERROR(CheckWritable());
-  if (offset >= next_offset_) co_return Status();
+  if (offset >= next_offset_) {
+    // No batch to cut, but an epoch assigned at the end (a leadership that wrote nothing) goes:
+    // a follower cutting back to where it diverged must stop claiming that epoch.
+    const std::optional<LeaderEpochEntry> latest = epochs_.latest();
+    if (!latest.has_value() || latest->start_offset < offset) co_return Status();
+    co_await sync_mutex_.lock();
+    AsyncLockGuard sync_guard(sync_mutex_);
+    const LeaderEpochCache before = epochs_;
+    epochs_.TruncateFromEnd(offset);
+    Status written = co_await WriteCheckpointNow();
+    if (!written.ok()) epochs_ = before;
+    co_return written;
+  }
   co_await sync_mutex_.lock();
   AsyncLockGuard sync_guard(sync_mutex_);
   Status st;
@@ -73,7 +85,8 @@ Task<Status> PartitionLogImpl::TruncateLocked(Offset offset) {
     }
   }
 
-  // 1. A checkpoint that is safe once the cut is made.
+  // 1. A checkpoint that is safe once the cut is made (no epoch entry at or past the cut).
+  epochs_.TruncateFromEnd(cut_offset);
   recovery_point_ = std::min(recovery_point_, cut_offset);
   durable_end_ = std::min(durable_end_, cut_offset);
   log_start_ = std::min(log_start_, cut_offset);
@@ -127,6 +140,7 @@ Task<Status> PartitionLogImpl::TruncateFully(Offset offset) {
   // `offset` is below the log start, so below every segment's base: the new segment's name is
   // free, and it is created before anything is deleted.
   recovery_point_ = log_start_ = durable_end_ = offset;
+  epochs_.TruncateFromEnd(offset);  // every entry: they all start at or above the old log start
   CO_RETURN_IF_ERROR(co_await WriteCheckpointNow());
   auto seg = std::make_shared<Segment>(dir_, offset, nullptr);
   CO_ASSIGN_OR_RETURN(seg->file, co_await fs_.open(seg->log_path, io::OpenMode::kCreateExclusive));
@@ -141,7 +155,7 @@ Task<Status> PartitionLogImpl::TruncateFully(Offset offset) {
   co_return co_await SyncLocked();
 }
 
-Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
+Task<StatusOr<size_t>> PartitionLogImpl::apply_retention(Offset max_log_start) {
   CO_RETURN_IF_ERROR(CheckWritable());
   co_await append_mutex_.lock();
   AsyncLockGuard guard(append_mutex_);
@@ -152,7 +166,7 @@ Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
   // Oldest first, never the active segment, and only a prefix (like Kafka): the first segment
   // that is within both limits stops the deletion.
   size_t victims = 0;
-  while (victims + 1 < segments_.size()) {
+  while (victims + 1 < segments_.size() && segments_[victims + 1]->base <= max_log_start) {
     const Segment& seg = *segments_[victims];
     const bool too_old = config_.retention_ms >= 0 && seg.max_timestamp != kNoTimestamp &&
                          now - seg.max_timestamp > config_.retention_ms;
@@ -168,6 +182,7 @@ Task<StatusOr<size_t>> PartitionLogImpl::apply_retention() {
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
   log_start_ = std::max(log_start_, segments_.front()->base);
   recovery_point_ = std::max(recovery_point_, log_start_);
+  epochs_.TruncateFromStart(log_start_);
   // Appends go on while the files are removed; truncate_to waits for the deletions.
   ++retention_deletions_;
   guard.release();

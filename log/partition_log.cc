@@ -87,6 +87,10 @@ PartitionLogImpl::PartitionLogImpl(io::FileSystem& fs, Clock& clock, io::Reactor
       durable_changed_(reactor),
       recovery_stats_(std::move(loaded.stats)) {
   next_offset_ = visible_end_ = durable_end_ = active().end_offset;
+  // LoadLog kept only entries at or below the log end; one at the end has no batch yet, so it
+  // was assigned by assign_epoch() and stays sticky.
+  epochs_ = LeaderEpochCache(checkpoint_.leader_epochs, /*sticky_from=*/next_offset_);
+  recovered_hw_ = high_watermark_ = checkpoint_.high_watermark;
   // segment.ms counts from the first append this process made, or from now for a segment that
   // already holds batches (the file does not record when it was started).
   if (!active().empty()) active().first_append_ms = clock_.wall_ms();
@@ -137,6 +141,8 @@ Task<Status> PartitionLogImpl::WriteCheckpointNow() {
   AsyncLockGuard guard(checkpoint_mutex_);
   checkpoint_.recovery_point = recovery_point_;
   checkpoint_.log_start_offset = log_start_;
+  checkpoint_.high_watermark = high_watermark_;
+  checkpoint_.leader_epochs = epochs_.Persistable(durable_end_);
   Status st = co_await WriteCheckpoint(fs_, dir_, checkpoint_);
   checkpoint_dirty_ = !st.ok();
   if (st.ok()) ++stats_.checkpoints;

@@ -25,6 +25,11 @@
 //     batch and may keep later ones that happened to reach the disk whole; it never serves a
 //     torn or corrupt batch.
 //
+// Replication: the log keeps the leader-epoch list, takes follower appends of whole batches
+// from a leader (append_replica) and keeps the high watermark the broker reports in its
+// checkpoint; see "replication support" below. The roles (leader, follower), the fetcher, the
+// ISR and the high watermark's value are the broker's.
+//
 // Errors: a failed write fails that append with the file system's error (kResourceExhausted
 // for ENOSPC, kDataLoss for EIO, errno attached); appends that were already writing behind it
 // fail with kAborted; the log cuts the file back to the last good batch and hands the offsets
@@ -51,6 +56,7 @@
 #include "common/status.h"
 #include "common/strong_int.h"
 #include "common/task.h"
+#include "log/leader_epoch.h"
 
 namespace spool::log {
 
@@ -97,7 +103,7 @@ struct ReadResult {
 };
 
 struct LogStats {
-  uint64_t appends = 0;               // appends that became visible
+  uint64_t appends = 0;               // batches appended (either path) that became visible
   uint64_t append_errors = 0;         // appends that failed after they were assigned offsets
   uint64_t fdatasyncs = 0;            // fdatasyncs of segment data files
   uint64_t batches_per_sync_max = 0;  // most batches one fdatasync made durable
@@ -171,15 +177,17 @@ class PartitionLog {
 
   // Removes every batch with offsets >= `offset` (rounded down to the start of the batch that
   // contains it), so the next append gets that offset. Below log_start_offset() it empties the
-  // log and restarts it at `offset`; at or past log_end_offset() it does nothing. Waits for
+  // log and restarts it at `offset`; at or past log_end_offset() it removes only the leader-epoch
+  // entries that start at or past `offset` (an epoch assigned with no batch yet). Waits for
   // in-flight appends, retention deletions and syncs first; durable when it returns. A failure
   // leaves the log failed (see the class comment).
   virtual Task<Status> truncate_to(Offset offset) = 0;
   // Deletes the oldest whole segments (never the active one) while the segment's newest
   // timestamp is older than retention_ms, or the log stays at or above retention_bytes
-  // without it; advances the log start offset (durably, before any file goes). Returns how
-  // many segments were deleted.
-  virtual Task<StatusOr<size_t>> apply_retention() = 0;
+  // without it; advances the log start offset (durably, before any file goes), but never past
+  // `max_log_start` (a partition passes its high watermark, so the log start never overtakes
+  // what consumers may read). Returns how many segments were deleted.
+  virtual Task<StatusOr<size_t>> apply_retention(Offset max_log_start = Offset(INT64_MAX)) = 0;
   // Rolls a new active segment if the current one is at segment_bytes or older than
   // segment_ms (counted from the first append of this process to it).
   virtual Task<Status> maybe_roll() = 0;
@@ -190,6 +198,72 @@ class PartitionLog {
   // class comment), closes them and returns kFailedPrecondition (no marker: the next open
   // recovers). Calling it again is a no-op.
   virtual Task<Status> close() = 0;
+
+  // ---- replication support (KIP-101 leader epochs, follower appends, high watermark) ----
+  //
+  // Leader epochs: the log keeps an ordered list of (epoch, start offset) entries, the first
+  // offset written under each leader epoch, with strictly increasing epochs and non-decreasing
+  // start offsets. It changes only as follows:
+  //   - append() and append_replica(): a published batch whose partitionLeaderEpoch (stamped by
+  //     the caller or the leader; -1 counts as none) is above the latest entry's epoch adds
+  //     (epoch, its base offset). Entries are added when the batch becomes visible, so a failed
+  //     append never leaves one. A batch with a lower or equal epoch adds nothing.
+  //   - assign_epoch(): see below.
+  //   - Adding an entry first drops trailing entries whose start offset is >= the new one's (an
+  //     epoch that a later one replaced before any batch of its own; Kafka does the same).
+  //   - truncate_to(offset) drops the entries starting at or after the cut (the start of the
+  //     batch holding `offset`); below the log start it clears the list.
+  //   - apply_retention(): when the log start moves, the entries starting at or below it are
+  //     dropped except the last one, which now starts at the new log start.
+  //   - The list holds at most 65,536 entries (what log.checkpoint stores); past that the oldest
+  //     entry goes.
+  // Durability (log/FORMAT.md section 6 states the invariant): after a crash, the recovered
+  // list has an entry for every epoch of a batch that survived, the entries assign_epoch()
+  // returned OK for (unless truncate_to removed them, or a batch of a higher epoch appended
+  // without its own assign_epoch replaced one at the same offset and was then lost), and no
+  // entry above the recovered log end. A clean close/open gives the identical list.
+  virtual std::optional<LeaderEpochEntry> latest_epoch() const = 0;
+  // The whole list, oldest first (for diagnostics, tests and a leader's epoch lookups).
+  virtual std::vector<LeaderEpochEntry> leader_epochs() const = 0;
+  // KIP-101's OffsetsForLeaderEpoch answer: the largest epoch <= `epoch` the log has, with its
+  // end offset: the start offset of the next larger epoch, or log_end_offset() when it is the
+  // latest. {-1, -1} when `epoch` is below the first entry or the list is empty. While appends
+  // are in flight the latest epoch's end counts them, and an epoch whose first batch is still
+  // being written is not in the list yet (the broker assigns an epoch before appending under it).
+  virtual EpochEndOffset end_offset_for_epoch(int32_t epoch) const = 0;
+  // A new leader records its epoch at its log end before its first append (Kafka's assign on
+  // become-leader). No-op (OK) when `epoch` <= the latest epoch. kInvalidArgument for a negative
+  // epoch or when `start` is not log_end_offset() once in-flight appends have finished. Waits
+  // for in-flight appends, makes every batch durable (a sync round) and writes log.checkpoint:
+  // the entry is durable when it returns OK. On an error the in-memory list is as it was (the
+  // file may hold either), and a failed sync round leaves the log failed as flush() does.
+  virtual Task<Status> assign_epoch(int32_t epoch, Offset start) = 0;
+
+  // Follower path: `batches` holds one or more whole batches exactly as the leader's log has
+  // them (base offsets and leader epochs stamped; nothing is re-stamped). Each batch is checked
+  // with one pass (length, magic, CRC: kInvalidArgument / kDataLoss; max_message_bytes per
+  // batch: kOutOfRange; recordsCount as in append()), and the run must continue the log: the
+  // first base offset == log_end_offset() (taken after the appends called before it) and each
+  // next one == the previous batch's last offset + 1, else kFailedPrecondition "not
+  // contiguous". On any of these errors nothing is written. The run is written with one write
+  // to the active segment (rolling first when needed); a run that does not fit the segment is
+  // split into one write per segment. Returns the first base offset and the last offset.
+  // Visibility, durability and write failures are as for append() (a failed write cuts the
+  // active segment back and fails the call; when the run was split, the parts written to
+  // earlier segments before the failure stay, and log_end_offset() says where the log ends).
+  // It holds the append mutex until its writes are done, so calls are ordered with append()
+  // by call order. kFailedPrecondition when closed or failed. `batches` must stay alive and
+  // unchanged until the Task completes.
+  virtual Task<StatusOr<AppendResult>> append_replica(std::span<std::byte> batches) = 0;
+
+  // High watermark: the broker tells the log its HW (a negative value is ignored). The log
+  // stores the latest one in log.checkpoint whenever it writes that file anyway (a roll's sync
+  // round, retention, truncate_to, assign_epoch, close()); it never writes the file, and so never
+  // costs an fdatasync, just for it. The stored value may therefore lag after a crash.
+  virtual void set_high_watermark(Offset hw) = 0;
+  // After Open(): the checkpoint's high watermark capped at the recovered log end, or nullopt
+  // when it had none (or no valid checkpoint was found). Does not change afterwards.
+  virtual std::optional<Offset> recovered_high_watermark() const = 0;
 
   virtual Offset log_start_offset() const = 0;
   virtual Offset log_end_offset() const = 0;  // the next offset append() will assign

@@ -6,6 +6,7 @@
 //   log_sync.cc        durability: group commit, flush(), the interval flusher
 //   log_read.cc        read by offset, lookup by timestamp
 //   log_truncate.cc    truncate_to and retention
+//   log_replica.cc     replication support: append_replica, assign_epoch, epoch lookups
 //
 // Internal invariants (all on the reactor thread):
 //   - segments_ is never empty; segments_.back() is the active segment; a segment's base is
@@ -17,6 +18,10 @@
 //     (its .log and index files datasync'd) and the new segment's name is dir-synced.
 //   - Every batch below recovery_point_ is durable; it passes a sealed segment only once that
 //     segment is fully_durable (log/FORMAT.md, "Recovery point", says what recovery relies on).
+//   - epochs_ describes the published batches (entries are added as batches become visible)
+//     plus sticky entries assign_epoch added at the log end; every entry starts below or at
+//     next_offset_. A checkpoint write stores epochs_.Persistable(durable_end_), which recovery
+//     completes from the batches it scans (log/FORMAT.md section 6).
 //   - Segments apply_retention removed are deleted outside the append mutex, while
 //     retention_deletions_ > 0; truncate_to and close wait for it to drop to 0.
 #pragma once
@@ -40,6 +45,7 @@
 #include "common/task.h"
 #include "log/checkpoint_file.h"
 #include "log/coro_sync.h"
+#include "log/leader_epoch_cache.h"
 #include "log/log_loader.h"
 #include "log/partition_log.h"
 #include "log/record/batch_header.h"
@@ -59,9 +65,21 @@ class PartitionLogImpl final : public PartitionLog {
   Task<StatusOr<ReadResult>> read(Offset from, size_t max_bytes, Offset upper) override;
   Task<StatusOr<std::optional<Offset>>> offset_for_timestamp(int64_t timestamp_ms) override;
   Task<Status> truncate_to(Offset offset) override;
-  Task<StatusOr<size_t>> apply_retention() override;
+  Task<StatusOr<size_t>> apply_retention(Offset max_log_start) override;
   Task<Status> maybe_roll() override;
   Task<Status> close() override;
+
+  std::optional<LeaderEpochEntry> latest_epoch() const override { return epochs_.latest(); }
+  std::vector<LeaderEpochEntry> leader_epochs() const override { return epochs_.entries(); }
+  EpochEndOffset end_offset_for_epoch(int32_t epoch) const override {
+    return epochs_.EndOffsetFor(epoch, next_offset_);
+  }
+  Task<Status> assign_epoch(int32_t epoch, Offset start) override;
+  Task<StatusOr<AppendResult>> append_replica(std::span<std::byte> batches) override;
+  void set_high_watermark(Offset hw) override {
+    if (hw.value() >= 0) high_watermark_ = hw;
+  }
+  std::optional<Offset> recovered_high_watermark() const override { return recovered_hw_; }
 
   Offset log_start_offset() const override { return log_start_; }
   Offset log_end_offset() const override { return next_offset_; }
@@ -81,7 +99,10 @@ class PartitionLogImpl final : public PartitionLog {
     Offset last;
     uint64_t position = 0;
     record::BatchHeader header;  // base_offset as stamped
-    bool written = false;        // the write completed (write_status says how)
+    // append_replica: the header of every batch of the run, in order (empty for append(),
+    // whose one batch is `header`).
+    std::vector<record::BatchHeader> run;
+    bool written = false;  // the write completed (write_status says how)
     Status write_status;
     bool finished = false;  // published, or failed by a cut-back
     Status result;
@@ -94,6 +115,13 @@ class PartitionLogImpl final : public PartitionLog {
     void await_resume() const noexcept {}
   };
   bool NeedsRoll(uint64_t batch_size, int32_t last_offset_delta) const;
+  // Whether `bytes` more, ending at offset `last`, still fit the active segment.
+  bool FitsActive(uint64_t bytes, Offset last) const;
+  // The second half of an append: writes `bytes` for `p` (already in pending_, its range
+  // reserved), publishes, cuts back after a failure, and waits until `p` is finished.
+  Task<Status> WritePending(Segment& seg, PendingAppend& p, std::span<const std::byte> bytes);
+  // Indexes one published batch and adds its leader epoch.
+  void PublishBatch(Segment& seg, uint64_t position, const record::BatchHeader& header);
   // Publishes the written prefix of pending_ in order; flags a cut-back at a failed write.
   void PublishWritten();
   // Cuts the active segment back to the failed append at the front of pending_ and fails it
@@ -164,7 +192,10 @@ class PartitionLogImpl final : public PartitionLog {
   Offset recovery_point_;
   CheckpointData checkpoint_;  // last written; recovery point and log start refreshed on write
   bool checkpoint_dirty_ = false;
-  bool dir_dirty_ = false;  // a name was created in dir_ since the last sync_dir
+  LeaderEpochCache epochs_;
+  std::optional<Offset> high_watermark_;  // the broker's latest, stored at checkpoint writes
+  std::optional<Offset> recovered_hw_;    // the checkpoint's, capped at the recovered end
+  bool dir_dirty_ = false;                // a name was created in dir_ since the last sync_dir
 
   std::deque<PendingAppend*> pending_;
   size_t writes_in_flight_ = 0;

@@ -76,6 +76,11 @@ Task<StatusOr<ScanReport>> ScanSegment(Segment& seg, uint64_t file_size,
       break;
     }
     IndexBatch(seg, pos, *header, options.index_interval_bytes);
+    if (header->leader_epoch >= 0 &&
+        (report.epoch_starts.empty() || header->leader_epoch > report.epoch_starts.back().epoch)) {
+      report.epoch_starts.push_back(
+          LeaderEpochEntry{header->leader_epoch, Offset(header->base_offset)});
+    }
     expected = seg.end_offset;
     pos += header->total_size();
     ++report.batches;

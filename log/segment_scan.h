@@ -16,9 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "common/task.h"
+#include "log/leader_epoch.h"
 #include "log/segment.h"
 
 namespace spool::log {
@@ -33,6 +35,10 @@ struct ScanReport {
   uint64_t valid_size = 0;  // bytes of whole, valid batches from position 0
   uint64_t batches = 0;
   std::string stop_reason;  // empty when the scan reached the end of the file
+  // The valid batches whose partitionLeaderEpoch (>= 0) is above every earlier valid batch's
+  // of the segment: (epoch, base offset), in order. Recovery rebuilds the leader-epoch list
+  // from them (log/FORMAT.md section 6).
+  std::vector<LeaderEpochEntry> epoch_starts;
 };
 
 // Refills `seg` (size, end offset, indexes, max timestamp) from its file. Returns an error only
