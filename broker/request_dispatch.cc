@@ -156,6 +156,11 @@ Task<std::optional<Response>> RequestDispatcher::Dispatch(proto::Frame request, 
           core_, std::move(request), Downcast<v1::DescribeQuorumRequest>(*std::move(body)));
       co_return OrError(header, std::move(r));
     }
+    case v1::API_KEY_INIT_PRODUCER_ID: {
+      StatusOr<Response> r = co_await HandleInitProducerId(
+          core_, std::move(request), Downcast<v1::InitProducerIdRequest>(*std::move(body)));
+      co_return OrError(header, std::move(r));
+    }
     case v1::API_KEY_FIND_COORDINATOR: {
       StatusOr<Response> r = co_await HandleFindCoordinator(
           core_, std::move(request), Downcast<v1::FindCoordinatorRequest>(*std::move(body)));

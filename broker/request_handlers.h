@@ -23,6 +23,7 @@
 #include "broker/group_manager.h"
 #include "broker/handler.h"
 #include "broker/partition_manager.h"
+#include "broker/producer_ids.h"
 #include "broker/shard.h"
 #include "common/clock.h"
 #include "common/io/event.h"
@@ -58,6 +59,9 @@ struct BrokerCore {
   MetadataFollower* metadata = nullptr;
   // Set by Close(): long polls stop waiting.
   std::atomic<bool> closing{false};
+  // The idempotent producer's ids (init_producer_id_handler.cc): made by the first
+  // InitProducerId, on shard 0 only.
+  std::unique_ptr<ProducerIdAllocator> producer_ids;
 };
 
 // A response frame for `request` carrying `body` and `payload` (kept alive by `keep_alive`).
@@ -95,6 +99,9 @@ Task<StatusOr<Response>> HandleCreateTopics(BrokerCore& core, proto::Frame frame
                                             std::unique_ptr<v1::CreateTopicsRequest> request);
 Task<StatusOr<Response>> HandleDeleteTopics(BrokerCore& core, proto::Frame frame,
                                             std::unique_ptr<v1::DeleteTopicsRequest> request);
+// The idempotent producer's id, from blocks of the controller quorum (proto/producer_id.proto).
+Task<StatusOr<Response>> HandleInitProducerId(BrokerCore& core, proto::Frame frame,
+                                              std::unique_ptr<v1::InitProducerIdRequest> request);
 // Forwarded to the controller quorum (`spool cluster`).
 Task<StatusOr<Response>> HandleDescribeQuorum(BrokerCore& core, proto::Frame frame,
                                               std::unique_ptr<v1::DescribeQuorumRequest> request);

@@ -72,12 +72,14 @@ bool PartitionQueue::SealIfDue(int64_t now_ns, bool force, int64_t* due_ns) {
 
 void PartitionQueue::TakeSendable(int64_t now_ns, size_t max_bytes,
                                   std::vector<std::unique_ptr<ProducerBatch>>* out,
-                                  int64_t* next_ns) {
+                                  int64_t* next_ns, bool stop_at_unstamped) {
   std::lock_guard lock(mu_);
   size_t bytes = 0;
   while (!ready_.empty()) {
     if (retrying_ && in_flight_ > 0) return;
+    if (in_flight_ >= config_.max_in_flight_batches) return;
     ProducerBatch& front = *ready_.front();
+    if (stop_at_unstamped && front.producer_id < 0) return;
     if (front.retry_at_ns > now_ns) {
       *next_ns = std::min(*next_ns, front.retry_at_ns);
       return;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "log/record/batch_builder.h"
+#include "producer/idempotence.h"
 #include "producer/partitioner.h"
 #include "producer/producer_batch.h"
 
@@ -31,6 +33,8 @@ struct AccumulatorConfig {
   size_t batch_size = 64 * 1024;
   int64_t linger_ns = 5'000'000;
   record::Compression compression = record::Compression::kNone;
+  // Batches of one partition in flight at once (idempotence: kMaxInFlightWithIdempotence).
+  int max_in_flight_batches = std::numeric_limits<int>::max();
 };
 
 class PartitionQueue {
@@ -55,9 +59,12 @@ class PartitionQueue {
   bool SealIfDue(int64_t now_ns, bool force, int64_t* due_ns);
   // Moves sealed batches that may be sent now to *out, oldest first, while their bytes stay
   // within max_bytes (always at least one if any may go). A batch in retry backoff stops the
-  // scan and lowers *next_ns to its retry time.
+  // scan and lowers *next_ns to its retry time. At most max_in_flight_batches are in flight.
+  // With `stop_at_unstamped`, stops before a batch without a producer id (idempotence: new
+  // batches wait until the partition's batches under a replaced producer id are done).
   void TakeSendable(int64_t now_ns, size_t max_bytes,
-                    std::vector<std::unique_ptr<ProducerBatch>>* out, int64_t* next_ns);
+                    std::vector<std::unique_ptr<ProducerBatch>>* out, int64_t* next_ns,
+                    bool stop_at_unstamped = false);
   // Moves sealed batches created at or before `created_before_ns` (their delivery timeout has
   // passed) to *out, and lowers *next_ns to when the oldest remaining one expires given
   // `timeout_ns`.
@@ -69,6 +76,9 @@ class PartitionQueue {
   void OnSendDone(bool delivered);
   // Seals the open batch and moves every queued batch to *out (close() failing what is left).
   void TakeAll(std::vector<std::unique_ptr<ProducerBatch>>* out);
+
+  // Idempotence: the partition's sequences. The sender's (I/O thread) only; not under mu_.
+  PartitionSequences sequences;
 
   int32_t partition() const { return partition_; }
   const std::string& topic() const { return *topic_; }

@@ -2,12 +2,14 @@
 // for a new topic's metadata (producer_impl.h).
 #include "producer/producer.h"
 
+#include <limits>
 #include <thread>
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "producer/idempotence.h"
 #include "producer/partitioner.h"
 #include "producer/producer_impl.h"
 #include "proto/errors.h"
@@ -79,16 +81,24 @@ Status Validate(const ProducerConfig& c) {
     return Invalid("max_in_flight_requests_per_connection", "must be > 0");
   }
   if (c.max_request_size <= 0) return Invalid("max_request_size", "must be > 0");
-  return absl::OkStatus();
+  return producer::ResolveIdempotence(c).status();
+}
+
+bool Idempotent(const ProducerConfig& c) {
+  StatusOr<bool> on = producer::ResolveIdempotence(c);
+  return on.ok() && *on;
 }
 
 }  // namespace
 
 Producer::Impl::Impl(ProducerConfig c)
     : config(std::move(c)),
+      idempotent(Idempotent(config)),
       accumulator{.batch_size = static_cast<size_t>(config.batch_size),
                   .linger_ns = int64_t{config.linger_ms} * 1'000'000,
-                  .compression = ToCodec(config.compression)},
+                  .compression = ToCodec(config.compression),
+                  .max_in_flight_batches = idempotent ? producer::kMaxInFlightWithIdempotence
+                                                      : std::numeric_limits<int>::max()},
       linger_ns(int64_t{config.linger_ms} * 1'000'000),
       delivery_timeout_ns(int64_t{config.delivery_timeout_ms} * 1'000'000),
       retry_backoff_ns(int64_t{config.retry_backoff_ms} * 1'000'000),

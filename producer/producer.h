@@ -25,6 +25,7 @@
 // Records of one partition are appended in send() order, except that without idempotence a
 // retried batch can land after a later batch that was already in flight when the first failed
 // (see the README); after a failure a partition sends one batch at a time until it succeeds.
+// With idempotence (the default with acks=-1) retries never duplicate a batch and keep the order.
 #pragma once
 
 #include <chrono>
@@ -81,6 +82,13 @@ struct ProducerConfig {
   int metadata_max_age_ms = 300000;  // metadata.max.age.ms
   // partitioner.class: unset means Kafka's default: murmur2 of the key, sticky for null keys.
   Partitioner partitioner;
+  // enable.idempotence (producer/README.md "Idempotence"): the producer gets a producer id
+  // (InitProducerId) and stamps it with a per-partition sequence into every batch, so a retried
+  // batch is never written twice and a partition's records keep their order. It needs acks=-1,
+  // max_in_flight_requests_per_connection <= 5 and retries > 0. Unset (the default) means on
+  // unless one of those is set otherwise, then off (Kafka 3.x); true with an incompatible
+  // setting is a config error at Create(); false turns it off.
+  std::optional<bool> enable_idempotence;
 };
 
 struct RecordHeader {

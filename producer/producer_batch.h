@@ -37,6 +37,11 @@ struct ProducerBatch {
   int attempts = 0;                 // sends that failed and were retried
   Status last_error;                // why the last send failed (reported if it expires)
   int64_t retry_at_ns = 0;          // not sent again before this
+  // Idempotence: set when the batch is first sent (producer/idempotence.h), then kept for every
+  // retry. producer_id -1: not stamped.
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
+  int32_t base_sequence = -1;
 
   size_t records() const { return callbacks.size(); }
   // Runs every callback with its offset (base_offset + index; -1 stays -1 for acks=0) and

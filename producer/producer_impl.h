@@ -22,9 +22,11 @@
 #include "client/runtime.h"
 #include "common/io/notifier.h"
 #include "producer/accumulator.h"
+#include "producer/idempotence.h"
 #include "producer/memory_budget.h"
 #include "producer/producer.h"
 #include "producer/producer_batch.h"
+#include "proto/errors.h"
 
 namespace spool {
 
@@ -59,7 +61,21 @@ struct Producer::Impl {
   // Fails every queued batch (close() past its deadline).
   void AbortQueued(const Status& why);
 
+  // ---- idempotence, I/O thread (sender_idempotence.cc; producer/README.md "Idempotence") ----
+  // Stamps a batch on its first send with the producer id and its partition's next sequence.
+  void Stamp(producer::ProducerBatch& batch);
+  // Gets a (new) producer id unless a request for one is running.
+  void RequestProducerId();
+  Task<void> ProducerIdLoop();
+  // A stamped batch finished; a failed one with the current id leaves a gap in its partition's
+  // sequences, so the producer gets a new id (KIP-360) and its partitions restart at 0.
+  void SequenceDone(const producer::ProducerBatch& batch, bool delivered);
+  // OUT_OF_ORDER_SEQUENCE_NUMBER for a batch with an earlier one of its partition still
+  // unacknowledged: retried in order after it. Anything else with that code is final.
+  bool RetryInOrder(const producer::ProducerBatch& batch, proto::ErrorCode code) const;
+
   const ProducerConfig config;
+  const bool idempotent;  // enable_idempotence, resolved (producer/idempotence.h)
   const producer::AccumulatorConfig accumulator;
   const int64_t linger_ns, delivery_timeout_ns, retry_backoff_ns;
   std::unique_ptr<client::ClientRuntime> runtime;
@@ -76,6 +92,14 @@ struct Producer::Impl {
   bool stopping = false;  // close(): no new connections or metadata requests
   bool aborting = false;  // close() past its deadline: fail instead of retrying
   std::vector<producer::TopicState*> io_topics;  // what the sender scans
+  // Idempotence: the id and epoch batches are stamped with (-1: none yet, or being replaced),
+  // and the one being replaced (sent in InitProducerId, KIP-360).
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
+  int64_t previous_producer_id = -1;
+  int16_t previous_producer_epoch = -1;
+  bool producer_id_running = false;
+  Status producer_id_error;  // why the last InitProducerId failed (OK: none did)
 
   // Any thread.
   producer::FlushTracker tracker;

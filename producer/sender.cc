@@ -96,15 +96,28 @@ int64_t Producer::Impl::Drain() {
       if (aborting || node_in_flight[leader] >= config.max_in_flight_requests_per_connection) {
         continue;
       }
+      if (idempotent && producer_id < 0) {
+        // Nothing goes out before the producer has its id (sender_idempotence.cc).
+        if (!q.idle()) RequestProducerId();
+        continue;
+      }
+      // After a producer id change, new batches wait for the partition's batches stamped with
+      // the old id, so a retried old batch cannot land after a new one.
+      const bool hold_new =
+          idempotent && q.sequences.producer_id != producer_id && !q.sequences.unacked.empty();
       std::vector<std::unique_ptr<ProducerBatch>>& batches = per_node[leader];
       size_t& bytes = node_bytes[leader];
       size_t before = batches.size();
-      q.TakeSendable(now, bytes >= max_bytes ? 0 : max_bytes - bytes, &batches, &next);
-      for (size_t i = before; i < batches.size(); ++i) bytes += batches[i]->bytes.size();
+      q.TakeSendable(now, bytes >= max_bytes ? 0 : max_bytes - bytes, &batches, &next, hold_new);
+      for (size_t i = before; i < batches.size(); ++i) {
+        if (idempotent) Stamp(*batches[i]);
+        bytes += batches[i]->bytes.size();
+      }
     }
   }
   for (auto& b : expired) {
     int64_t age_ms = (now - b->created_ns) / 1'000'000;
+    if (b->last_error.ok() && !producer_id_error.ok()) b->last_error = producer_id_error;
     Status st = absl::DeadlineExceededError(
         absl::StrCat("expiring ", b->records(), " record(s) for ", *b->topic, "-", b->partition,
                      ": ", age_ms, " ms since the batch was created (delivery_timeout_ms)",
@@ -204,6 +217,11 @@ Task<void> Producer::Impl::SendRequest(int32_t node,
         for (size_t i = 0; i < e.count; ++i) Failed(std::move(batches[e.first + i]), st, true);
         continue;
       }
+      if (found->error_code() == proto::ErrorCode::DUPLICATE_SEQUENCE_NUMBER) {
+        // Already appended by an earlier attempt; the broker did not say where (offsets -1).
+        for (size_t i = 0; i < e.count; ++i) Delivered(std::move(batches[e.first + i]), -1, -1);
+        continue;
+      }
       if (found->error_code() != proto::ErrorCode::NONE) {
         Status st = proto::ErrorToStatus(
             found->error_code(),
@@ -229,6 +247,7 @@ Task<void> Producer::Impl::SendRequest(int32_t node,
 void Producer::Impl::Delivered(std::unique_ptr<ProducerBatch> batch, int64_t base_offset,
                                int64_t log_append_time_ms) {
   batch->queue->OnSendDone(/*delivered=*/true);
+  SequenceDone(*batch, /*delivered=*/true);
   batch->Complete(base_offset, log_append_time_ms);
   budget.Release(batch->reserved_bytes);
   tracker.Done(batch->id);
@@ -237,6 +256,7 @@ void Producer::Impl::Delivered(std::unique_ptr<ProducerBatch> batch, int64_t bas
 void Producer::Impl::Failed(std::unique_ptr<ProducerBatch> batch, const Status& status,
                             bool was_sent) {
   if (was_sent) batch->queue->OnSendDone(/*delivered=*/false);
+  SequenceDone(*batch, /*delivered=*/false);
   batch->Fail(status);
   budget.Release(batch->reserved_bytes);
   tracker.Done(batch->id);
@@ -246,8 +266,8 @@ void Producer::Impl::Retry(std::unique_ptr<ProducerBatch> batch, const Status& s
   const proto::ErrorCode code = proto::ErrorFromStatus(status);
   const int64_t now = NowNs();
   const bool expired = now >= batch->created_ns + delivery_timeout_ns;
-  if (aborting || stopping || !proto::IsRetriable(code) || batch->attempts >= config.retries ||
-      expired) {
+  const bool retriable = proto::IsRetriable(code) || RetryInOrder(*batch, code);
+  if (aborting || stopping || !retriable || batch->attempts >= config.retries || expired) {
     Failed(std::move(batch), status, /*was_sent=*/true);
     return;
   }

@@ -15,7 +15,7 @@
 namespace spool::proto {
 namespace {
 
-constexpr std::array<ApiVersionSupport, 18> kSupported = {{
+constexpr std::array<ApiVersionSupport, 19> kSupported = {{
     {v1::API_KEY_PRODUCE, 0, 0},
     {v1::API_KEY_FETCH, 0, 0},
     {v1::API_KEY_LIST_OFFSETS, 0, 0},
@@ -35,6 +35,8 @@ constexpr std::array<ApiVersionSupport, 18> kSupported = {{
     {v1::API_KEY_DELETE_GROUPS, 0, 0},
     // Brokers answer it by asking the controller quorum (`spool cluster`).
     {v1::API_KEY_DESCRIBE_QUORUM, 0, 0},
+    // The idempotent producer's id (proto/producer_id.proto).
+    {v1::API_KEY_INIT_PRODUCER_ID, 0, 0},
 }};
 
 // Spool-internal APIs, between brokers and controllers (controller listeners only).
@@ -141,6 +143,8 @@ StatusOr<std::unique_ptr<google::protobuf::Message>> NewBody(int16_t api_key, bo
       return Make<v1::ListGroupsRequest, v1::ListGroupsResponse>(response);
     case v1::API_KEY_DELETE_GROUPS:
       return Make<v1::DeleteGroupsRequest, v1::DeleteGroupsResponse>(response);
+    case v1::API_KEY_INIT_PRODUCER_ID:
+      return Make<v1::InitProducerIdRequest, v1::InitProducerIdResponse>(response);
     case v1::API_KEY_RAFT_MESSAGES:
       return Make<v1::RaftMessagesRequest, v1::RaftMessagesResponse>(response);
     case v1::API_KEY_DESCRIBE_QUORUM:

@@ -27,6 +27,7 @@
 #include "proto/list_offsets.pb.h"
 #include "proto/metadata.pb.h"
 #include "proto/produce.pb.h"
+#include "proto/producer_id.pb.h"
 
 namespace spool::proto {
 

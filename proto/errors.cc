@@ -114,6 +114,16 @@ std::string_view ErrorName(ErrorCode code) {
       return "INVALID_UPDATE_VERSION";
     case v1::INCONSISTENT_CLUSTER_ID:
       return "INCONSISTENT_CLUSTER_ID";
+    case v1::OUT_OF_ORDER_SEQUENCE_NUMBER:
+      return "OUT_OF_ORDER_SEQUENCE_NUMBER";
+    case v1::DUPLICATE_SEQUENCE_NUMBER:
+      return "DUPLICATE_SEQUENCE_NUMBER";
+    case v1::INVALID_PRODUCER_EPOCH:
+      return "INVALID_PRODUCER_EPOCH";
+    case v1::UNKNOWN_PRODUCER_ID:
+      return "UNKNOWN_PRODUCER_ID";
+    case v1::TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+      return "TRANSACTIONAL_ID_AUTHORIZATION_FAILED";
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers
@@ -226,6 +236,16 @@ bool IsRetriable(ErrorCode code) {
     case v1::INVALID_UPDATE_VERSION:
       return false;
     case v1::INCONSISTENT_CLUSTER_ID:
+      return false;
+    case v1::OUT_OF_ORDER_SEQUENCE_NUMBER:
+      return false;
+    case v1::DUPLICATE_SEQUENCE_NUMBER:
+      return false;
+    case v1::INVALID_PRODUCER_EPOCH:
+      return false;
+    case v1::UNKNOWN_PRODUCER_ID:
+      return false;
+    case v1::TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
       return false;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
@@ -340,6 +360,16 @@ absl::StatusCode StatusCodeFor(ErrorCode code) {
       return absl::StatusCode::kFailedPrecondition;
     case v1::INCONSISTENT_CLUSTER_ID:
       return absl::StatusCode::kFailedPrecondition;
+    case v1::OUT_OF_ORDER_SEQUENCE_NUMBER:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::DUPLICATE_SEQUENCE_NUMBER:
+      return absl::StatusCode::kAlreadyExists;
+    case v1::INVALID_PRODUCER_EPOCH:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::UNKNOWN_PRODUCER_ID:
+      return absl::StatusCode::kFailedPrecondition;
+    case v1::TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+      return absl::StatusCode::kPermissionDenied;
     case v1::ErrorCode_INT_MIN_SENTINEL_DO_NOT_USE_:
     case v1::ErrorCode_INT_MAX_SENTINEL_DO_NOT_USE_:
       break;  // not values; handled below with codes from newer peers

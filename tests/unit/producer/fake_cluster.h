@@ -49,6 +49,19 @@ class FakeCluster {
     return logs_[topic][static_cast<size_t>(partition)];
   }
   int produce_requests() const { return produces_.load(); }
+  int init_producer_id_requests() const { return init_producer_ids_.load(); }
+  // The (producer id, epoch, base sequence, records) of every batch received, failed or not,
+  // in arrival order, per partition.
+  struct BatchSeen {
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    int32_t records;
+  };
+  std::vector<BatchSeen> batches_seen(const std::string& topic, int partition) {
+    std::lock_guard lock(mu_);
+    return seen_[topic][partition];
+  }
   int metadata_requests() const { return metadata_.load(); }
   // Every problem the fake saw in a batch (empty when all were valid).
   std::vector<std::string> problems() {
@@ -91,6 +104,14 @@ class FakeCluster {
       c.Reply(f.header(), resp);
       return;
     }
+    if (f.header().api_key == proto::ApiKey::API_KEY_INIT_PRODUCER_ID) {
+      // Idempotent producers: a new id per request, from 1000, at epoch 0.
+      v1::InitProducerIdResponse resp;
+      resp.set_producer_id(1000 + init_producer_ids_++);
+      resp.set_producer_epoch(0);
+      c.Reply(f.header(), resp);
+      return;
+    }
     if (f.header().api_key != proto::ApiKey::API_KEY_PRODUCE) return;
     produces_++;
     if (close_next_.exchange(false)) {
@@ -118,13 +139,14 @@ class FakeCluster {
       for (const auto& p : t.partitions()) {
         auto* pr = tr->add_partitions();
         pr->set_partition(p.partition());
-        if (fail) {
-          pr->set_error_code(*fail);
-          continue;
-        }
         std::span<const std::byte> bytes;
         for (const auto& pp : *parts) {
           if (pp.topic == t.name() && pp.partition == p.partition()) bytes = pp.bytes;
+        }
+        Seen(bytes, &seen_[t.name()][p.partition()]);
+        if (fail) {
+          pr->set_error_code(*fail);
+          continue;
         }
         auto& log = logs_[t.name()][static_cast<size_t>(p.partition())];
         pr->set_base_offset(static_cast<int64_t>(log.size()));
@@ -133,6 +155,17 @@ class FakeCluster {
       }
     }
     if (req.acks() != 0) c.Reply(f.header(), resp);
+  }
+
+  // The producer fields of back-to-back batches.
+  static void Seen(std::span<const std::byte> bytes, std::vector<BatchSeen>* out) {
+    while (!bytes.empty()) {
+      auto h = record::ParseHeader(bytes);
+      if (!h.ok() || h->total_size() > bytes.size()) return;
+      out->push_back(
+          BatchSeen{h->producer_id, h->producer_epoch, h->base_sequence, h->records_count});
+      bytes = bytes.subspan(h->total_size());
+    }
   }
 
   // Decodes back-to-back batches into `log` (values; "<null>" for a null value).
@@ -166,6 +199,8 @@ class FakeCluster {
   std::atomic<bool> close_next_{false};
   std::atomic<int> produces_{0};
   std::atomic<int> metadata_{0};
+  std::atomic<int> init_producer_ids_{0};
+  std::map<std::string, std::map<int, std::vector<BatchSeen>>> seen_;  // guarded by mu_
   client::testing::FakeBroker broker_;  // last: its threads stop before the state above goes
 };
 
