@@ -18,6 +18,7 @@
 #include "broker/loopback_channel.h"
 #include "broker/metadata_follower.h"
 #include "broker/partition_manager.h"
+#include "broker/replica_manager.h"
 #include "broker/request_handlers.h"
 #include "broker/request_log.h"
 #include "replication/controller/quorum_controller.h"
@@ -37,10 +38,18 @@ class NoPeers final : public raft::Transport {
 class BrokerImpl final : public Broker {
  public:
   BrokerImpl(ShardSet& shards, const BrokerConfig& config, Clock& clock, StorageOptions storage)
-      : core_(shards, config, clock, std::move(storage)), dispatcher_(core_) {}
+      : core_(shards, config, clock, std::move(storage)),
+        dispatcher_(core_),
+        replicas_(shards, core_.partitions, config) {
+    core_.partitions.set_role_listener(
+        [this](std::vector<std::shared_ptr<const TopicInfo>> topics) -> Task<void> {
+          if (follower_ != nullptr) replicas_.set_broker_epoch(follower_->broker_epoch());
+          co_await replicas_.ApplyRoles(std::move(topics));
+        });
+  }
 
   ~BrokerImpl() override {
-    if (follower_ == nullptr && controller_ == nullptr) return;
+    if (follower_ == nullptr && controller_ == nullptr && !replicas_started_) return;
     // Destroyed without Close() (a failed Open, or a test's crash): stop the follower and the
     // embedded controller on shard 0, from the calling thread. Nothing is flushed.
     if (core_.shards.current() == 0) std::abort();  // cannot block shard 0 on itself
@@ -57,6 +66,8 @@ class BrokerImpl final : public Broker {
 
   Task<Status> Open() {
     CO_RETURN_IF_ERROR(co_await core_.partitions.Open());
+    co_await replicas_.Start();
+    replicas_started_ = true;
     CO_RETURN_IF_ERROR(co_await StartMembership());
     // The group coordinator: creates __consumer_offsets if needed and starts loading it.
     co_return co_await core_.groups.Open();
@@ -137,6 +148,10 @@ class BrokerImpl final : public Broker {
                                            std::move(fetch), std::move(incarnation));
     core_.metadata = follower_.get();
     MetadataFollower* follower = follower_.get();
+    replicas_.set_alter_partition([follower](v1::AlterPartitionRequest request)
+                                      -> Task<StatusOr<v1::AlterPartitionResponse>> {
+      co_return co_await follower->AlterPartition(std::move(request));
+    });
     core_.partitions.set_topic_creator([follower](CreateTopicSpec spec) -> Task<Status> {
       co_return co_await follower->CreateTopic(std::move(spec));
     });
@@ -147,6 +162,8 @@ class BrokerImpl final : public Broker {
   // then waits for the follower's loops. Shard 0; idempotent.
  public:
   Task<void> StopMembership() {
+    // Followers stop fetching first (their fetchers hold partitions; no more AlterPartition).
+    co_await replicas_.Stop();
     // The follower's long poll into the embedded controller answers at once.
     if (controller_ != nullptr) controller_->EndLongPolls();
     if (follower_ != nullptr) co_await follower_->Stop();
@@ -157,6 +174,8 @@ class BrokerImpl final : public Broker {
     if (follower_ != nullptr) co_await follower_->WaitStopped();
     // The follower goes before the service and the controller it calls.
     core_.metadata = nullptr;
+    replicas_.set_alter_partition(nullptr);
+    replicas_started_ = false;
     follower_.reset();
     service_.reset();
     controller_.reset();
@@ -165,6 +184,8 @@ class BrokerImpl final : public Broker {
  private:
   BrokerCore core_;
   RequestDispatcher dispatcher_;
+  ReplicaManager replicas_;  // after core_: destroyed before the partitions
+  bool replicas_started_ = false;
   NoPeers no_peers_;
   std::unique_ptr<controller::QuorumController> controller_;  // embedded mode only
   std::unique_ptr<RequestHandler> service_;                   // embedded mode only

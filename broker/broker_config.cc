@@ -225,8 +225,17 @@ Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
   } else if (key == "num.partitions") {
     SPOOL_SET_(c.default_partitions, ParseInt<int32_t>(key, v, 1, 100000));
   } else if (key == "default.replication.factor") {
-    // Replication is a later issue: a single node can only hold one replica.
-    SPOOL_SET_(c.default_replication_factor, ParseInt<int32_t>(key, v, 1, 1));
+    SPOOL_SET_(c.default_replication_factor, ParseInt<int32_t>(key, v, 1, 64));
+  } else if (key == "replica.lag.time.max.ms") {
+    SPOOL_SET_(c.replica_lag_time_max_ms, ParseInt<int64_t>(key, v, 100, 3600000));
+  } else if (key == "replica.fetch.wait.max.ms") {
+    SPOOL_SET_(c.replica_fetch_wait_max_ms, ParseInt<int32_t>(key, v, 0, 10000));
+  } else if (key == "replica.fetch.max.bytes") {
+    SPOOL_SET_(c.replica_fetch_max_bytes, ParseInt<int32_t>(key, v, 1024, 64 << 20));
+  } else if (key == "replica.fetch.response.max.bytes") {
+    SPOOL_SET_(c.replica_fetch_response_max_bytes, ParseInt<int32_t>(key, v, 1024, 64 << 20));
+  } else if (key == "replica.fetch.backoff.ms") {
+    SPOOL_SET_(c.replica_fetch_backoff_ms, ParseInt<int64_t>(key, v, 1, 60000));
   } else if (key == "log.segment.bytes") {
     SPOOL_SET_(l.segment_bytes, ParseInt<uint64_t>(key, v, 1024, kU32Max));
   } else if (key == "log.segment.ms") {

@@ -63,8 +63,14 @@ struct BrokerConfig {
   // Topics.
   bool auto_create_topics = false;         // auto.create.topics.enable
   int32_t default_partitions = 1;          // num.partitions
-  int32_t default_replication_factor = 1;  // default.replication.factor (only 1 until replication)
-  log::LogConfig log_defaults;             // log.segment.bytes, log.retention.ms, ... per topic
+  int32_t default_replication_factor = 1;  // default.replication.factor
+  // Partition replication (broker/REPLICATION.md).
+  int64_t replica_lag_time_max_ms = 30000;              // replica.lag.time.max.ms
+  int32_t replica_fetch_wait_max_ms = 500;              // replica.fetch.wait.max.ms
+  int32_t replica_fetch_max_bytes = 1 << 20;            // replica.fetch.max.bytes (per partition)
+  int32_t replica_fetch_response_max_bytes = 10 << 20;  // replica.fetch.response.max.bytes
+  int64_t replica_fetch_backoff_ms = 1000;              // replica.fetch.backoff.ms
+  log::LogConfig log_defaults;  // log.segment.bytes, log.retention.ms, ... per topic
   int64_t retention_check_interval_ms = 5 * 60 * 1000;  // log.retention.check.interval.ms
 
   // Consumer groups (group.*, offsets.*; broker/GROUPS.md).

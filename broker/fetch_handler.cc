@@ -1,4 +1,6 @@
-// Fetch: read every named partition on its owning shard, below its high watermark, and send the
+// Fetch from consumers (followers' fetches, with replica_id and replica_epoch, go to
+// replica_fetch.h): read every
+// named partition on its owning shard, below its high watermark, and send the
 // stored batch bytes as they are (copied once from the segment file into a buffer on the owning
 // shard, then handed to the socket as payload spans; no re-encoding).
 //
@@ -21,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/fetch_wait.h"
+#include "broker/replica_fetch.h"
 #include "broker/request_fanout.h"
 #include "broker/request_handlers.h"
 #include "log/record/batch_header.h"
@@ -92,6 +95,11 @@ Task<void> ReadOnShard(BrokerCore& core, std::vector<Item>& items, std::vector<s
 
 Task<StatusOr<Response>> HandleFetch(BrokerCore& core, proto::Frame frame,
                                      std::unique_ptr<v1::FetchRequest> request) {
+  // A follower names itself and its broker epoch (always > 0); a request that leaves them unset
+  // (proto3 zeros) is a consumer's.
+  if (request->replica_id() >= 0 && request->replica_epoch() > 0) {
+    co_return co_await HandleReplicaFetch(core, std::move(frame), std::move(request));
+  }
   const size_t max_bytes = request->max_bytes() > 0
                                ? std::min(request->max_bytes(), kFetchResponseMaxBytes)
                                : kDefaultFetchMaxBytes;

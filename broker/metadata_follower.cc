@@ -463,6 +463,22 @@ Task<StatusOr<v1::DescribeQuorumResponse>> MetadataFollower::DescribeQuorum() {
   co_return co_await rpc_->DescribeQuorum(request, kRpcTimeout);
 }
 
+Task<StatusOr<v1::AllocateProducerIdsResponse>> MetadataFollower::AllocateProducerIds() {
+  v1::AllocateProducerIdsRequest request;
+  request.set_cluster_id(config_.cluster_id);
+  request.set_broker_id(config_.node_id);
+  request.set_broker_epoch(epoch_);
+  co_return co_await rpc_->AllocateProducerIds(request, kRpcTimeout);
+}
+
+Task<StatusOr<v1::AlterPartitionResponse>> MetadataFollower::AlterPartition(
+    v1::AlterPartitionRequest request) {
+  request.set_cluster_id(config_.cluster_id);
+  request.set_broker_id(config_.node_id);
+  request.set_broker_epoch(epoch_);
+  co_return co_await rpc_->AlterPartition(request, kRpcTimeout);
+}
+
 Task<Status> MetadataFollower::CreateTopic(CreateTopicSpec spec) {
   v1::CreateTopicsRequest request;
   v1::CreatableTopic* t = request.add_topics();

@@ -65,6 +65,14 @@ class MetadataFollower {
   [[nodiscard]] Task<v1::CreateTopicsResponse> CreateTopics(v1::CreateTopicsRequest request);
   [[nodiscard]] Task<v1::DeleteTopicsResponse> DeleteTopics(v1::DeleteTopicsRequest request);
   [[nodiscard]] Task<StatusOr<v1::DescribeQuorumResponse>> DescribeQuorum();
+  // A block of producer ids for this broker (the idempotent producer's InitProducerId). The
+  // answer's error_code is the controller's (controller_logic.h); the status fails only when
+  // the controller could not be reached.
+  [[nodiscard]] Task<StatusOr<v1::AllocateProducerIdsResponse>> AllocateProducerIds();
+  // An ISR change asked by this broker as a partition's leader; cluster id, broker id and epoch
+  // are filled in here. Same error split as AllocateProducerIds.
+  [[nodiscard]] Task<StatusOr<v1::AlterPartitionResponse>> AlterPartition(
+      v1::AlterPartitionRequest request);
   // The topic creator of PartitionManager::EnsureTopic (already validated by the caller).
   [[nodiscard]] Task<Status> CreateTopic(CreateTopicSpec spec);
 

@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/producer_state_loader.h"
 #include "log/record/batch_header.h"
+#include "proto/errors.h"
 
 namespace spool::broker {
 
@@ -48,8 +50,24 @@ Task<StatusOr<std::shared_ptr<Partition>>> Partition::Open(io::FileSystem& fs, C
   }
   CO_ASSIGN_OR_RETURN(std::unique_ptr<log::PartitionLog> log,
                       co_await log::PartitionLog::Open(fs, clock, options.dir, options.config.log));
-  co_return std::shared_ptr<Partition>(
-      new Partition(*reactor, timers, std::move(options), std::move(log)));
+  std::shared_ptr<Partition> p(new Partition(*reactor, timers, std::move(options), std::move(log)));
+  if (p->leader_) CO_RETURN_IF_ERROR(co_await p->LoadProducerState());
+  co_return p;
+}
+
+Task<Status> Partition::LoadProducerState() {
+  if (producers_loaded_) co_return Status();
+  OpGuard guard(*this);
+  const Offset end = log_->log_end_offset();
+  const Offset from =
+      std::max(log_->log_start_offset(), Offset(end.value() - kProducerStateScanOffsets));
+  ProducerStateTable table;
+  Status st = co_await ApplyLogToProducerState(*log_, from, table);
+  if (absl::IsOutOfRange(st) && from >= end) st = Status();  // an empty log
+  CO_RETURN_IF_ERROR(st);
+  producers_ = std::move(table);
+  producers_loaded_ = true;
+  co_return Status();
 }
 
 Partition::Partition(io::Reactor& reactor, RequestTimers& timers, Options options,
@@ -59,11 +77,23 @@ Partition::Partition(io::Reactor& reactor, RequestTimers& timers, Options option
       options_(std::move(options)),
       log_(std::move(log)),
       pump_idle_(reactor),
-      ops_idle_(reactor) {
+      ops_idle_(reactor),
+      role_mutex_(reactor) {
   pump_idle_.set();
   ops_idle_.set();
   // After Open() every recovered batch is durable, so both policies start at the visible end.
   hw_ = durable_policy() ? log_->durable_end_offset() : log_->visible_end_offset();
+  // A standalone leader (see the header) until the metadata says otherwise.
+  replication::ReplicaProgress::Options o;
+  o.min_insync_replicas = 1;
+  o.epoch_start_offset = log_->log_end_offset().value();
+  o.now_ns = RequestTimers::NowNs();
+  progress_ = std::make_unique<replication::ReplicaProgress>(std::move(o));
+  if (options_.follower) {
+    leader_ = false;
+    leader_id_ = options_.leader_id;
+    progress_.reset();
+  }
 }
 
 Partition::~Partition() = default;
@@ -73,20 +103,265 @@ Status Partition::Usable() const {
   return failure_;
 }
 
+Status Partition::NotLeader() const {
+  return proto::ErrorToStatus(
+      proto::ErrorCode::NOT_LEADER_OR_FOLLOWER,
+      absl::StrCat("this broker does not lead ", options_.topic, "-", options_.index, " (leader ",
+                   leader_id_, ", epoch ", options_.leader_epoch.value(), ")"));
+}
+
 Task<StatusOr<log::AppendResult>> Partition::Append(std::span<std::byte> batch) {
   CO_RETURN_IF_ERROR(Usable());
+  if (!leader_) co_return NotLeader();
   OpGuard guard(*this);
+  BatchIdentity identity;
+  if (StatusOr<record::BatchHeader> h = record::ParseHeader(batch); h.ok()) {
+    identity = BatchIdentity::FromHeader(*h);
+  }
+  Offset recorded_at(-1);
+  if (identity.idempotent()) {
+    if (!producers_loaded_) {
+      co_return proto::ErrorToStatus(proto::ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                                     "the partition's producer state is not loaded yet");
+    }
+    const DedupCheck check = producers_.Check(identity);
+    switch (check.kind) {
+      case DedupCheck::kDuplicate:
+        co_return log::AppendResult{check.base_offset, check.last_offset};
+      case DedupCheck::kOutOfOrder:
+        co_return proto::ErrorToStatus(
+            proto::ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            absl::StrCat("producer ", identity.producer_id, " sequence ", identity.base_sequence,
+                         " is out of order on ", options_.topic, "-", options_.index));
+      case DedupCheck::kInvalidEpoch:
+        co_return proto::ErrorToStatus(
+            proto::ErrorCode::INVALID_PRODUCER_EPOCH,
+            absl::StrCat("producer ", identity.producer_id, " epoch ", identity.producer_epoch,
+                         " is older than the partition's"));
+      case DedupCheck::kUnknownProducer:
+        co_return proto::ErrorToStatus(
+            proto::ErrorCode::UNKNOWN_PRODUCER_ID,
+            absl::StrCat("producer ", identity.producer_id, " is not known on ", options_.topic,
+                         "-", options_.index, " (its batches are gone); it must start again"));
+      case DedupCheck::kAppend:
+        break;
+    }
+    // Recorded at offset assignment (the next offset, as no suspension comes before the
+    // append), so a pipelined next batch of the producer is checked against this one.
+    recorded_at = log_->log_end_offset();
+    const StatusOr<record::BatchHeader> h = record::ParseHeader(batch);
+    producers_.Record(identity, recorded_at, Offset(recorded_at.value() + h->last_offset_delta));
+  }
   record::StampLeaderEpoch(batch, options_.leader_epoch.value());
   // No suspension before log_->append(): it assigns the offsets in call order.
   StatusOr<log::AppendResult> result = co_await log_->append(batch);
+  if (!result.ok() && recorded_at.value() >= 0) producers_.Forget(identity, recorded_at);
   if (result.ok()) {
+    NotifyReplicaWaiters();
     if (durable_policy()) {
       KickPump();
     } else {
-      AdvanceHighWatermark(log_->visible_end_offset());
+      UpdateLeaderHighWatermark();
     }
   }
   co_return result;
+}
+
+Status Partition::CheckAcksAll() const {
+  RETURN_IF_ERROR(Usable());
+  if (!leader_) return NotLeader();
+  const size_t min_isr = static_cast<size_t>(std::max(1, options_.config.min_insync_replicas));
+  if (progress_->replicas().size() > 1 && progress_->isr_size() < min_isr) {
+    return proto::ErrorToStatus(
+        proto::ErrorCode::NOT_ENOUGH_REPLICAS,
+        absl::StrCat(options_.topic, "-", options_.index, " has ", progress_->isr_size(),
+                     " in-sync replicas, fewer than min.insync.replicas=", min_isr));
+  }
+  return Status();
+}
+
+void Partition::UpdateLeaderHighWatermark() {
+  if (!leader_ || progress_ == nullptr) return;
+  const Offset own = durable_policy() ? log_->durable_end_offset() : log_->visible_end_offset();
+  std::optional<int64_t> hw = progress_->HighWatermark(own.value());
+  if (hw.has_value()) AdvanceHighWatermark(Offset(*hw));
+}
+
+void Partition::OnReplicaFetch(int32_t replica, Offset fetch_offset, int64_t now_ns) {
+  if (!leader_ || progress_ == nullptr) return;
+  progress_->OnFetch(replica, fetch_offset.value(), log_->log_end_offset().value(), now_ns);
+  UpdateLeaderHighWatermark();
+}
+
+void Partition::SetPendingIsr(std::optional<std::vector<int32_t>> isr) {
+  if (progress_ == nullptr) return;
+  progress_->SetPending(std::move(isr));
+  UpdateLeaderHighWatermark();
+}
+
+Task<StatusOr<log::ReadResult>> Partition::ReadForReplica(Offset from, size_t max_bytes) {
+  CO_RETURN_IF_ERROR(close_reason_);
+  const Offset start = log_->log_start_offset();
+  const Offset end = log_->log_end_offset();
+  if (from < start || from > end) {
+    co_return absl::OutOfRangeError(absl::StrCat("offset ", from.value(), " is outside [",
+                                                 start.value(), ", ", end.value(), "] of ",
+                                                 options_.topic, "-", options_.index));
+  }
+  const Offset visible = log_->visible_end_offset();
+  if (from >= visible) {
+    log::ReadResult empty;
+    empty.next_offset = from;
+    co_return empty;
+  }
+  OpGuard guard(*this);
+  co_return co_await log_->read(from, max_bytes, visible);
+}
+
+void Partition::AddReplicaWaiter(std::shared_ptr<FetchWaiter> waiter) {
+  if (closed() || !leader_) {
+    waiter->Notify();
+    return;
+  }
+  if (replica_waiters_.size() >= 64) {
+    std::erase_if(replica_waiters_,
+                  [](const std::shared_ptr<FetchWaiter>& w) { return w->fired(); });
+  }
+  replica_waiters_.push_back(std::move(waiter));
+}
+
+void Partition::NotifyReplicaWaiters() {
+  if (replica_waiters_.empty()) return;
+  std::vector<std::shared_ptr<FetchWaiter>> waiters = std::move(replica_waiters_);
+  replica_waiters_.clear();
+  for (auto& w : waiters) w->Notify();
+}
+
+void Partition::FailCommitWaiters(const Status& why) {
+  while (!commit_waiters_.empty()) Complete(*commit_waiters_.begin()->second, why);
+}
+
+Task<Status> Partition::BecomeLeader(LeaderRole role) {
+  CO_RETURN_IF_ERROR(close_reason_);
+  if (role.leader_epoch < options_.leader_epoch.value()) co_return Status();
+  co_await role_mutex_.lock();
+  log::AsyncLockGuard lock(role_mutex_);
+  CO_RETURN_IF_ERROR(close_reason_);
+  const bool new_term = !leader_ || role.leader_epoch != options_.leader_epoch.value() ||
+                        progress_ == nullptr || self_ != role.self;
+  if (role.leader_epoch < options_.leader_epoch.value()) co_return Status();
+  partition_epoch_ = role.partition_epoch;
+  leader_id_ = role.self;
+  self_ = role.self;
+  if (new_term) {
+    OpGuard guard(*this);
+    // Recorded before any batch of the epoch, so a follower that asks where this epoch starts
+    // is told even before the first append.
+    Status st;
+    for (int attempt = 0; attempt < 3; attempt++) {
+      // kInvalidArgument: an append in flight failed and gave its offsets back meanwhile, so
+      // the end moved; ask again at the new end.
+      st = co_await log_->assign_epoch(role.leader_epoch, log_->log_end_offset());
+      if (!absl::IsInvalidArgument(st)) break;
+    }
+    if (!st.ok()) co_return st;
+    // The dedup table before the first append of this leadership.
+    Status loaded = co_await LoadProducerState();
+    if (!loaded.ok()) co_return loaded;
+    options_.leader_epoch = LeaderEpoch(role.leader_epoch);
+    replication::ReplicaProgress::Options o;
+    o.self = role.self;
+    o.replicas = role.replicas;
+    o.isr = role.isr;
+    o.min_insync_replicas = std::max(1, options_.config.min_insync_replicas);
+    o.epoch_start_offset = log_->log_end_offset().value();
+    o.now_ns = RequestTimers::NowNs();
+    progress_ = std::make_unique<replication::ReplicaProgress>(std::move(o));
+    leader_ = true;
+  } else {
+    progress_->SetIsr(role.isr);
+    const size_t min_isr = static_cast<size_t>(std::max(1, options_.config.min_insync_replicas));
+    if (progress_->replicas().size() > 1 && progress_->isr_size() < min_isr) {
+      FailCommitWaiters(proto::ErrorToStatus(
+          proto::ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+          absl::StrCat(options_.topic, "-", options_.index, " ISR shrank to ",
+                       progress_->isr_size(), ", below min.insync.replicas=", min_isr)));
+    }
+  }
+  UpdateLeaderHighWatermark();
+  co_return Status();
+}
+
+Task<Status> Partition::BecomeFollower(int32_t leader, int32_t leader_epoch) {
+  CO_RETURN_IF_ERROR(close_reason_);
+  if (leader_epoch < options_.leader_epoch.value()) co_return Status();
+  co_await role_mutex_.lock();
+  log::AsyncLockGuard lock(role_mutex_);
+  if (leader_epoch < options_.leader_epoch.value()) co_return Status();
+  const bool was_leader = leader_;
+  leader_ = false;
+  leader_id_ = leader;
+  options_.leader_epoch = LeaderEpoch(leader_epoch);
+  progress_.reset();
+  if (was_leader) {
+    FailCommitWaiters(NotLeader());
+    NotifyReplicaWaiters();
+    NotifyFetchWaiters();
+  }
+  // Whatever the previous leadership had not committed may be cut by the next truncation.
+  if (hw_ > log_->log_end_offset()) hw_ = log_->log_end_offset();
+  co_return Status();
+}
+
+Task<StatusOr<log::AppendResult>> Partition::AppendFromLeader(std::span<std::byte> batches,
+                                                              int32_t leader_epoch) {
+  CO_RETURN_IF_ERROR(Usable());
+  co_await role_mutex_.lock();
+  log::AsyncLockGuard lock(role_mutex_);
+  CO_RETURN_IF_ERROR(Usable());
+  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
+    co_return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
+                                              " no longer follows at leader epoch ", leader_epoch));
+  }
+  OpGuard guard(*this);
+  StatusOr<log::AppendResult> result = co_await log_->append_replica(batches);
+  if (result.ok() && producers_loaded_) {
+    std::span<const std::byte> rest = batches;
+    while (!rest.empty()) {
+      StatusOr<record::BatchHeader> h = record::ParseHeader(rest);
+      if (!h.ok() || h->total_size() > rest.size()) break;  // checked by the log already
+      producers_.Apply(*h);
+      rest = rest.subspan(h->total_size());
+    }
+  }
+  co_return result;
+}
+
+Task<Status> Partition::TruncateTo(Offset offset, int32_t leader_epoch) {
+  CO_RETURN_IF_ERROR(Usable());
+  co_await role_mutex_.lock();
+  log::AsyncLockGuard lock(role_mutex_);
+  CO_RETURN_IF_ERROR(Usable());
+  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
+    co_return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
+                                              " no longer follows at leader epoch ", leader_epoch));
+  }
+  OpGuard guard(*this);
+  Status st = co_await log_->truncate_to(offset);
+  if (!st.ok()) {
+    Fail(st);
+    co_return st;
+  }
+  // Inexact after the cut: loaded again from the log when this partition next leads.
+  if (!producers_.TruncateTo(log_->log_end_offset())) producers_loaded_ = false;
+  if (hw_ > log_->log_end_offset()) hw_ = log_->log_end_offset();
+  co_return Status();
+}
+
+void Partition::SetFollowerHighWatermark(Offset leader_hw) {
+  if (leader_) return;
+  const Offset own = durable_policy() ? log_->durable_end_offset() : log_->visible_end_offset();
+  AdvanceHighWatermark(std::min(leader_hw, own));
 }
 
 void Partition::KickPump() {
@@ -97,10 +372,12 @@ void Partition::KickPump() {
 }
 
 Task<void> Partition::Pump(std::shared_ptr<Partition> self) {
+  // Makes the leader's own appends durable (its part of the HW) and recomputes the HW after
+  // each round; the followers' part arrives with their fetches.
   Offset last_target(-1);
   while (self->failure_.ok()) {
     const Offset target = self->log_->visible_end_offset();
-    if (target <= self->hw_) break;
+    if (target <= self->log_->durable_end_offset()) break;
     Status st = co_await self->log_->wait_durable(target - 1);
     if (!st.ok()) {
       if (absl::IsAborted(st) && target != last_target) {
@@ -112,8 +389,9 @@ Task<void> Partition::Pump(std::shared_ptr<Partition> self) {
       break;
     }
     last_target = target;
-    self->AdvanceHighWatermark(self->log_->durable_end_offset());
+    self->UpdateLeaderHighWatermark();
   }
+  self->UpdateLeaderHighWatermark();
   self->pump_running_ = false;
   self->pump_idle_.set();
 }
@@ -166,12 +444,15 @@ Task<Status> Partition::WaitCommitted(Offset last, int64_t deadline_ns) {
 Task<StatusOr<log::ReadResult>> Partition::Read(Offset from, size_t max_bytes) {
   CO_RETURN_IF_ERROR(close_reason_);
   const Offset start = log_->log_start_offset();
-  if (from < start || from > hw_) {
+  // Above the HW but within the log: not committed yet (a new leader's HW may still be catching
+  // up with what the previous leader had committed), so nothing to read, not out of range.
+  const Offset end = std::max(hw_, log_->log_end_offset());
+  if (from < start || from > end) {
     co_return absl::OutOfRangeError(absl::StrCat("offset ", from.value(), " is outside [",
-                                                 start.value(), ", ", hw_.value(), "] of ",
+                                                 start.value(), ", ", end.value(), "] of ",
                                                  options_.topic, "-", options_.index));
   }
-  if (from == hw_) {
+  if (from >= hw_) {
     log::ReadResult empty;
     empty.next_offset = from;
     co_return empty;
@@ -210,16 +491,10 @@ Task<StatusOr<std::optional<Offset>>> Partition::OffsetForTimestamp(int64_t time
 Task<Status> Partition::RunRetention() {
   CO_RETURN_IF_ERROR(close_reason_);
   OpGuard guard(*this);
-  // Let the HW catch up first (see the header). Appends that land between this check and the
-  // log's choice of segments stay in the active segment unless they roll it, which only a
-  // retention limit below one segment could then reach.
-  while (durable_policy() && failure_.ok() && !closed() && hw_ < log_->visible_end_offset()) {
-    KickPump();
-    co_await pump_idle_.wait();
-  }
-  CO_RETURN_IF_ERROR(close_reason_);
-  StatusOr<size_t> deleted = co_await log_->apply_retention();
+  // Never past the HW (see the header): the log bounds the new log start by it.
+  StatusOr<size_t> deleted = co_await log_->apply_retention(hw_);
   CO_RETURN_IF_ERROR(deleted.status());
+  if (*deleted > 0) producers_.RemoveBelow(log_->log_start_offset());
   co_return co_await log_->maybe_roll();
 }
 
@@ -228,6 +503,7 @@ Task<Status> Partition::Close(Status reason) {
   close_reason_ = reason.ok() ? absl::UnavailableError("partition closed") : std::move(reason);
   while (!commit_waiters_.empty()) Complete(*commit_waiters_.begin()->second, close_reason_);
   NotifyFetchWaiters();
+  NotifyReplicaWaiters();
   co_await pump_idle_.wait();
   co_await ops_idle_.wait();
   // Waiters that registered while the pump finished.

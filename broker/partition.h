@@ -23,6 +23,33 @@
 //
 // Ordering: Append() runs synchronously up to the log's offset assignment (no suspension
 // before it), so appends get offsets in the order Append() is called.
+//
+// Replication roles (broker/REPLICATION.md): a partition is its topic's leader here or a follower
+// of another broker, as the cluster metadata says (BecomeLeader / BecomeFollower, from the
+// ReplicaManager). Open() makes a standalone leader (the broker itself its whole ISR, at
+// options.leader_epoch), which is what a single node and the unit tests use.
+//   - Leader: Append() stamps its leader epoch; ReplicaProgress tracks the followers' fetches
+//     (OnReplicaFetch), and the HW is the minimum over the ISR of their log ends and the
+//     leader's own durable end (written end under flush.policy=interval). ReadForReplica serves
+//     followers up to the log end; replica waiters wake at every append.
+//   - Follower: appends only what the leader sent (AppendFromLeader, offsets and epochs as the
+//     leader's log has them), truncates where its log diverges (TruncateTo), and takes its HW
+//     from the leader (min(leader's HW, own log end)). Append() and acks=all waiters fail with
+//     NOT_LEADER_OR_FOLLOWER.
+// Role changes, follower appends and truncations are serialised by one mutex (role_mutex_), so
+// the log's epoch list only ever grows in order.
+//
+// Idempotent producers (producer_state.h): the leader checks each batch that carries a producer
+// id against the dedup table before appending it: a retried duplicate is answered with the
+// original offsets and not written again; an out-of-order sequence, an old producer epoch or an
+// unknown producer are refused (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
+// UNKNOWN_PRODUCER_ID). The table is kept by every replica: the leader records each batch at
+// offset assignment, a follower applies the headers of what it replicates, so a new leader
+// already knows the batches written before the failover. It is loaded from the log's tail
+// (batch headers of the last kProducerStateScanOffsets offsets) when the partition first
+// becomes leader (at Open() for a standalone leader) and again after a truncation that leaves
+// it inexact; a producer whose batches are older than that tail is unknown, and its next batch
+// gets UNKNOWN_PRODUCER_ID (the producer takes a new id and goes on).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +61,7 @@
 #include <vector>
 
 #include "broker/fetch_wait.h"
+#include "broker/producer_state.h"
 #include "broker/request_timers.h"
 #include "broker/topic_config.h"
 #include "common/clock.h"
@@ -43,9 +71,14 @@
 #include "common/status.h"
 #include "common/strong_int.h"
 #include "common/task.h"
+#include "log/coro_sync.h"
 #include "log/partition_log.h"
+#include "replication/partition/replica_progress.h"
 
 namespace spool::broker {
+
+// How far back (in offsets) the dedup table is rebuilt from the log.
+inline constexpr int64_t kProducerStateScanOffsets = 200000;
 
 class Partition : public std::enable_shared_from_this<Partition> {
  public:
@@ -55,6 +88,10 @@ class Partition : public std::enable_shared_from_this<Partition> {
     std::string dir;  // the partition's directory (created if missing)
     TopicConfig config;
     LeaderEpoch leader_epoch{0};
+    // Open as a follower of leader_id (nothing fetched until BecomeFollower) rather than as a
+    // standalone leader: what the metadata the broker has says.
+    bool follower = false;
+    int32_t leader_id = -1;
   };
   // Opens (recovers) the log on the calling reactor, which becomes the partition's. `fs`,
   // `clock` and `timers` must outlive the partition.
@@ -67,9 +104,58 @@ class Partition : public std::enable_shared_from_this<Partition> {
   const TopicConfig& config() const { return options_.config; }
   LeaderEpoch leader_epoch() const { return options_.leader_epoch; }
 
-  // Stamps the leader epoch into `batch` (one whole, verified batch) and appends it. `batch`
-  // must stay alive until the Task completes. Errors are the log's (see partition_log.h), or the
-  // close reason.
+  // ---- replication roles ----
+  struct LeaderRole {
+    int32_t self = -1;  // this broker's id
+    int32_t leader_epoch = 0;
+    int32_t partition_epoch = 0;
+    std::vector<int32_t> replicas;
+    std::vector<int32_t> isr;
+  };
+  // Leads at role.leader_epoch. A new epoch (or coming from follower): waits for follower work
+  // in flight, records the epoch at the log end (durable), restarts the follower bookkeeping;
+  // the HW stays where it was until the ISR supports more. The same epoch: takes the new ISR
+  // and partition epoch (acks=all waiters fail with NOT_ENOUGH_REPLICAS_AFTER_APPEND when the
+  // ISR falls below min.insync.replicas). An older epoch is ignored.
+  Task<Status> BecomeLeader(LeaderRole role);
+  // Follows `leader` (-1: none known) at `leader_epoch`: acks=all waiters fail with
+  // NOT_LEADER_OR_FOLLOWER; the HW is capped at the log end. An older epoch is ignored.
+  Task<Status> BecomeFollower(int32_t leader, int32_t leader_epoch);
+  bool is_leader() const { return leader_; }
+  int32_t leader_id() const { return leader_id_; }
+  int32_t partition_epoch() const { return partition_epoch_; }
+  // Leader only (nullptr otherwise): the followers' progress and the ISR.
+  const replication::ReplicaProgress* progress() const { return progress_.get(); }
+  // Records an AlterPartition in flight (the ISR it asks for), or none (nullopt).
+  void SetPendingIsr(std::optional<std::vector<int32_t>> isr);
+  // acks=all admission: NOT_LEADER_OR_FOLLOWER off the leader, NOT_ENOUGH_REPLICAS when the
+  // ISR is smaller than min.insync.replicas.
+  Status CheckAcksAll() const;
+
+  // Leader: follower `replica` fetched from `fetch_offset` (its log end) at `now_ns`; may
+  // advance the HW.
+  void OnReplicaFetch(int32_t replica, Offset fetch_offset, int64_t now_ns);
+  // Leader: whole batches from `from` up to the log's visible end (not the HW), for followers.
+  // kOutOfRange outside [log start, log end].
+  Task<StatusOr<log::ReadResult>> ReadForReplica(Offset from, size_t max_bytes);
+  // Leader: notifies `waiter` at the next append (or close).
+  void AddReplicaWaiter(std::shared_ptr<FetchWaiter> waiter);
+
+  // Follower: appends batches exactly as the leader's log has them (log::append_replica), if
+  // this partition still follows at `leader_epoch` (else kAborted). Durable per the log's
+  // rules; the caller waits with log().wait_durable() when the policy needs it.
+  Task<StatusOr<log::AppendResult>> AppendFromLeader(std::span<std::byte> batches,
+                                                     int32_t leader_epoch);
+  // Follower: cuts the log at `offset` (log::truncate_to), if still following at
+  // `leader_epoch`; the HW is capped at the new end.
+  Task<Status> TruncateTo(Offset offset, int32_t leader_epoch);
+  // Follower: the leader's HW as a fetch answer reported it.
+  void SetFollowerHighWatermark(Offset leader_hw);
+
+  // Stamps the leader epoch into `batch` (one whole, verified batch) and appends it, after the
+  // idempotent-producer check (see the header): a duplicate returns the original's offsets
+  // without writing. `batch` must stay alive until the Task completes. Errors are the log's (see
+  // partition_log.h), the close reason, NOT_LEADER_OR_FOLLOWER, or the dedup refusals.
   Task<StatusOr<log::AppendResult>> Append(std::span<std::byte> batch);
 
   // Completes when the HW passes `last` (OK), at `deadline_ns` (RequestTimers::NowNs() time;
@@ -84,11 +170,13 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void AddFetchWaiter(std::shared_ptr<FetchWaiter> waiter);
   // Notifies every registered fetch waiter now (broker shutdown).
   void NotifyFetchWaiters();
+  // Notifies every replica waiter now (shutdown, role change).
+  void NotifyReplicaWaiters();
 
   Task<StatusOr<std::optional<Offset>>> OffsetForTimestamp(int64_t timestamp_ms);
-  // apply_retention() then maybe_roll(); a no-op once closed. Waits first until the HW has caught
-  // up with the visible end, so retention (which deletes only whole sealed segments) does not
-  // move the log start past the HW: consumers never see log_start_offset > high_watermark.
+  // apply_retention() then maybe_roll(); a no-op once closed. Retention (which deletes only whole
+  // sealed segments) never moves the log start past the HW: consumers never see
+  // log_start_offset > high_watermark.
   Task<Status> RunRetention();
 
   // Fails the waiters with `reason`, waits for the pump and the operations in flight, closes the
@@ -120,6 +208,12 @@ class Partition : public std::enable_shared_from_this<Partition> {
   static Task<void> Pump(std::shared_ptr<Partition> self);
   // Raises the HW to `hw` (never lowers it) and wakes whoever waits for it.
   void AdvanceHighWatermark(Offset hw);
+  // Leader: the HW the ISR supports now (ReplicaProgress over the leader's own end).
+  void UpdateLeaderHighWatermark();
+  void FailCommitWaiters(const Status& why);
+  // Rebuilds producers_ from the log's tail unless it is loaded. On the partition's reactor.
+  Task<Status> LoadProducerState();
+  Status NotLeader() const;
   void Fail(const Status& error);
   void Complete(CommitWaiter& w, Status result);
 
@@ -133,12 +227,22 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::multimap<int64_t, CommitWaiter*> commit_waiters_;  // keyed by the HW each needs
   std::vector<std::shared_ptr<FetchWaiter>> fetch_waiters_;
   size_t fetch_waiters_purge_at_ = 16;
+  std::vector<std::shared_ptr<FetchWaiter>> replica_waiters_;
+
+  bool leader_ = true;
+  int32_t leader_id_ = -1;
+  int32_t partition_epoch_ = 0;
+  int32_t self_ = -1;
+  std::unique_ptr<replication::ReplicaProgress> progress_;
   bool pump_running_ = false;
   io::Event pump_idle_;
 
   int ops_in_flight_ = 0;
   io::Event ops_idle_;
   bool log_closed_ = false;
+  log::AsyncMutex role_mutex_;
+  ProducerStateTable producers_;
+  bool producers_loaded_ = false;  // producers_ reflects the log's tail (see the header)
 };
 
 }  // namespace spool::broker

@@ -181,6 +181,12 @@ Task<Status> PartitionManager::OpenPartitions(std::vector<PartitionRef> refs) {
         options.index = index;
         options.dir = self->PartitionDir(t->name, index);
         options.config = t->config;
+        if (!t->partitions.empty()) {
+          // Roles come from the metadata (the role listener); until then, no leadership.
+          options.leader_epoch = LeaderEpoch(t->LeaderEpochOf(index));
+          options.follower = true;
+          options.leader_id = t->LeaderOf(index, self->config_.node_id);
+        }
         ShardLocal& l = *self->locals_[static_cast<size_t>(shard->id)];
         StatusOr<std::shared_ptr<Partition>> opened = co_await Partition::Open(
             self->FsOf(shard->id), self->clock_, l.timers, std::move(options));

@@ -156,6 +156,12 @@ class PartitionManager {
   // (TOPIC_ALREADY_EXISTS when it existed). Set once, before Open() returns; runs on shard 0.
   using TopicCreator = std::function<Task<Status>(CreateTopicSpec)>;
   void set_topic_creator(TopicCreator creator) { creator_ = std::move(creator); }
+  // Told, on shard 0, which topics' partitions may have changed role (new or changed leader,
+  // leader epoch, ISR or replicas; every topic at the first ApplyMetadata), after their
+  // partitions are open and before the change is published (the ReplicaManager). Set before
+  // Open().
+  using RoleListener = std::function<Task<void>(std::vector<std::shared_ptr<const TopicInfo>>)>;
+  void set_role_listener(RoleListener listener) { role_listener_ = std::move(listener); }
 
   // The calling shard's snapshots.
   std::shared_ptr<const TopicSnapshot> Topics() const;
@@ -211,6 +217,8 @@ class PartitionManager {
   TopicSnapshot topics_;  // the master copy the snapshots are made from
   BrokerList brokers_;
   TopicCreator creator_;
+  RoleListener role_listener_;
+  bool roles_applied_ = false;  // the first ApplyMetadata has told the role listener
   log::AsyncMutex admin_mutex_;
   bool closed_ = false;
 };

@@ -47,10 +47,10 @@ StatusOr<TopicInfo> PartitionManager::CheckCreate(const CreateTopicSpec& spec) c
   }
   info.replication_factor =
       spec.replication_factor == 0 ? config_.default_replication_factor : spec.replication_factor;
-  if (info.replication_factor != 1) {
+  if (info.replication_factor < 1 || info.replication_factor > kMaxReplicationFactor) {
     return ErrorToStatus(ErrorCode::INVALID_REPLICATION_FACTOR,
                          absl::StrCat("replication_factor ", info.replication_factor,
-                                      ": partition replication is not implemented yet, only 1"));
+                                      " is not in [1, ", kMaxReplicationFactor, "]"));
   }
   info.overrides = spec.configs;
   StatusOr<TopicConfig> config =
@@ -135,6 +135,7 @@ Task<Status> PartitionManager::ApplyMetadata(const controller::ClusterImage& ima
   co_await admin_mutex_.lock();
   log::AsyncLockGuard guard(admin_mutex_);
   bool changed = false;
+  std::vector<std::shared_ptr<const TopicInfo>> role_changes;
   // Topics gone from the metadata, or replaced by another topic of the same name.
   std::vector<std::pair<std::string, int32_t>> gone;
   for (const auto& [name, info] : topics_) {
@@ -166,6 +167,7 @@ Task<Status> PartitionManager::ApplyMetadata(const controller::ClusterImage& ima
     std::shared_ptr<const TopicInfo> before = it == topics_.end() ? nullptr : it->second;
     if (before != nullptr && before->topic_id == next->topic_id &&
         before->partitions == next->partitions && before->overrides == next->overrides) {
+      if (!roles_applied_) role_changes.push_back(before);
       continue;
     }
     if (before != nullptr && before->topic_id.empty() && !HostedOnlyHere(*next)) {
@@ -186,8 +188,12 @@ Task<Status> PartitionManager::ApplyMetadata(const controller::ClusterImage& ima
                                                      " failed error=\"", st.ToString(), "\""));
       continue;
     }
+    role_changes.push_back(topics_[topic.name]);
     changed = true;
   }
+  // Roles before publishing: a partition this broker now leads is ready when clients are told.
+  if (role_listener_ && !role_changes.empty()) co_await role_listener_(std::move(role_changes));
+  roles_applied_ = true;
   BrokerList brokers = LiveBrokers(image);
   if (!SameBrokers(brokers, brokers_)) {
     brokers_ = std::move(brokers);

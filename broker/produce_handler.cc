@@ -13,6 +13,10 @@
 //   a bad CRC                            CORRUPT_MESSAGE
 //   no records, a control or transactional batch   INVALID_RECORD
 //   the append fails (I/O, disk full)    KAFKA_STORAGE_ERROR (or the partition's close reason)
+//   not the leader (any more)            NOT_LEADER_OR_FOLLOWER
+//   acks=-1 and fewer in-sync replicas than min.insync.replicas   NOT_ENOUGH_REPLICAS
+//   acks=-1 and the ISR shrinks below min.insync.replicas while waiting
+//                                        NOT_ENOUGH_REPLICAS_AFTER_APPEND
 //   acks=-1 and timeout_ms passes first  REQUEST_TIMED_OUT
 //
 // Order: requests of one connection are started in arrival order, and this handler does not
@@ -129,6 +133,15 @@ Task<void> AppendOnShard(BrokerCore& core, std::vector<Item>& items, std::vector
       parts[k] = nullptr;
       continue;
     }
+    if (acks == -1) {
+      // min.insync.replicas and leadership, before anything is appended.
+      if (Status admit = parts[k]->CheckAcksAll(); !admit.ok()) {
+        item.error = AppendError(admit);
+        item.message = std::string(admit.message());
+        parts[k] = nullptr;
+        continue;
+      }
+    }
     results[k].resize(item.batches.size(), absl::UnknownError("not appended"));
     for (size_t b = 0; b < item.batches.size(); b++) {
       appends.push_back([](std::shared_ptr<Partition> p, std::span<std::byte> batch,
@@ -147,6 +160,7 @@ Task<void> AppendOnShard(BrokerCore& core, std::vector<Item>& items, std::vector
       if (!r.ok()) {
         item.error = AppendError(r.status());
         item.message = std::string(r.status().message());
+        if (item.error != ErrorCode::KAFKA_STORAGE_ERROR) break;  // leadership, not storage
         LogRateLimited(LogKind::kStorage,
                        absl::StrCat("append partition=", item.topic, "-", item.partition,
                                     " error=\"", r.status().ToString(), "\""));

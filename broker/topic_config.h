@@ -28,6 +28,7 @@ namespace spool::broker {
 
 inline constexpr size_t kMaxTopicNameLength = 249;  // Kafka's limit
 inline constexpr int32_t kMaxPartitionsPerTopic = 10000;
+inline constexpr int32_t kMaxReplicationFactor = 64;
 inline constexpr uint32_t kMaxMessageBytesLimit = 64u << 20;
 
 struct TopicConfig {

@@ -19,10 +19,6 @@
 // WholeQuorumRestartKeepsMetadata: every controller is killed at once and restarted from its
 // data dir; no topic is lost, the brokers reconnect on their own, and new topics can be created;
 // a broker killed and restarted comes back with every topic.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -43,14 +39,19 @@
 #include "proto/body.h"
 #include "proto/controller.pb.h"
 #include "tests/support/broker_process.h"
+#include "tests/support/cluster_test_util.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/test_env.h"
 
 namespace spool {
 namespace {
 
+using spool::testing::Ask;
 using spool::testing::BrokerProcess;
 using spool::testing::BrokerProcessOptions;
+using spool::testing::FreePort;
+using spool::testing::MsSince;
+using spool::testing::Percentile;
 using spool::testing::RawClient;
 using spool::testing::TempDir;
 using SteadyClock = std::chrono::steady_clock;
@@ -59,43 +60,6 @@ using Millis = std::chrono::milliseconds;
 constexpr int kControllers = 3;
 constexpr int kBrokers = 3;
 constexpr int kFirstBroker = 4;
-
-double MsSince(SteadyClock::time_point t) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[i];
-}
-
-// A free loopback port (bound and released; the controller binds it a moment later).
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// One request/response on a fresh connection; the response's status (connect, transport).
-template <typename Response>
-StatusOr<Response> Ask(const io::HostPort& where, int16_t api, const google::protobuf::Message& req,
-                       Millis timeout = Millis(10000)) {
-  StatusOr<std::unique_ptr<RawClient>> c = RawClient::Connect(where, Millis(2000));
-  if (!c.ok()) return c.status();
-  Response resp;
-  StatusOr<proto::Frame> f = (*c)->Call(api, req, &resp, {}, 0, timeout);
-  if (!f.ok()) return f.status();
-  return resp;
-}
 
 class QuorumCluster {
  public:

@@ -126,7 +126,22 @@ Status BrokerProcess::Spawn(uint16_t port) {
                                    ready};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   ASSIGN_OR_RETURN(pid_, SpawnChild(args, log_path_));
+  if (!wait_ready_) return Status();
+  return WaitReady();
+}
 
+StatusOr<std::unique_ptr<BrokerProcess>> BrokerProcess::Launch(BrokerProcessOptions options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("BrokerProcess: no data_dir");
+  std::unique_ptr<BrokerProcess> p(new BrokerProcess(std::move(options)));
+  p->wait_ready_ = false;
+  Status st = p->Spawn(0);
+  p->wait_ready_ = true;
+  RETURN_IF_ERROR(st);
+  return p;
+}
+
+Status BrokerProcess::WaitReady() {
+  const std::string ready = absl::StrCat(options_.data_dir, ".ready");
   const auto deadline = SteadyClock::now() + options_.start_timeout;
   for (;;) {
     const std::string text = ReadWholeFile(ready);  // written by rename: whole or absent

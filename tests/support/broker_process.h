@@ -38,6 +38,10 @@ struct BrokerProcessOptions {
 class BrokerProcess {
  public:
   static StatusOr<std::unique_ptr<BrokerProcess>> Start(BrokerProcessOptions options);
+  // Starts the process without waiting for it to be ready (nodes that need each other, e.g.
+  // combined broker+controller voters); WaitReady() then waits as Start() does.
+  static StatusOr<std::unique_ptr<BrokerProcess>> Launch(BrokerProcessOptions options);
+  Status WaitReady();
   ~BrokerProcess();
 
   io::HostPort address() const { return {"127.0.0.1", port_}; }
@@ -80,6 +84,7 @@ class BrokerProcess {
   int runs_ = 0;
   std::string log_path_;
   int last_exit_code_ = 0;
+  bool wait_ready_ = true;
 };
 
 // The spoold binary: $SPOOLD_PATH, else <dir of this test binary>/../broker/spoold.

@@ -206,7 +206,7 @@ TEST(BrokerConfigTest, BadValuesAreErrorsNamingTheKey) {
       {"log.flush.policy", "sometimes"},
       {"log.flush.interval.ms", "0"},
       {"message.max.bytes", "10"},
-      {"default.replication.factor", "3"},
+      {"default.replication.factor", "65"},
       {"socket.request.max.bytes", "19"},
       {"max.connections", "0"},
       {"max.inflight.bytes", ""},
