@@ -82,7 +82,10 @@ class BrokerImpl final : public Broker {
     // Long polls stop waiting: wake every parked fetch; new ones answer at once.
     core_.closing.store(true);
     absl::AnyInvocable<Task<void>(Shard&)> wake = [this](Shard&) -> Task<void> {
-      for (const auto& p : core_.partitions.LocalPartitions()) p->NotifyFetchWaiters();
+      for (const auto& p : core_.partitions.LocalPartitions()) {
+        p->NotifyFetchWaiters();
+        p->NotifyReplicaWaiters();
+      }
       co_return;
     };
     co_await core_.shards.on_all(std::move(wake));

@@ -93,6 +93,12 @@ Partition::Partition(io::Reactor& reactor, RequestTimers& timers, Options option
     leader_ = false;
     leader_id_ = options_.leader_id;
     progress_.reset();
+    // A replica's log may end past what its ISR had committed: start from the HW it last
+    // stored (at most the true one), so that if it leads again it exposes nothing its ISR
+    // lacks until the followers confirm it.
+    const std::optional<Offset> stored = log_->recovered_high_watermark();
+    hw_ = std::min(hw_, stored.value_or(log_->log_start_offset()));
+    hw_ = std::max(hw_, log_->log_start_offset());
   }
 }
 
@@ -153,9 +159,14 @@ Task<StatusOr<log::AppendResult>> Partition::Append(std::span<std::byte> batch) 
     producers_.Record(identity, recorded_at, Offset(recorded_at.value() + h->last_offset_delta));
   }
   record::StampLeaderEpoch(batch, options_.leader_epoch.value());
+  const uint64_t term = term_;
   // No suspension before log_->append(): it assigns the offsets in call order.
   StatusOr<log::AppendResult> result = co_await log_->append(batch);
   if (!result.ok() && recorded_at.value() >= 0) producers_.Forget(identity, recorded_at);
+  if (result.ok() && (term != term_ || !leader_)) {
+    // The leadership ended while the batch was written: the next leader may not have it.
+    co_return NotLeader();
+  }
   if (result.ok()) {
     NotifyReplicaWaiters();
     if (durable_policy()) {
@@ -195,6 +206,7 @@ void Partition::OnReplicaFetch(int32_t replica, Offset fetch_offset, int64_t now
 
 void Partition::SetPendingIsr(std::optional<std::vector<int32_t>> isr) {
   if (progress_ == nullptr) return;
+  if (isr.has_value()) pending_base_epoch_ = partition_epoch_;
   progress_->SetPending(std::move(isr));
   UpdateLeaderHighWatermark();
 }
@@ -250,10 +262,21 @@ Task<Status> Partition::BecomeLeader(LeaderRole role) {
   const bool new_term = !leader_ || role.leader_epoch != options_.leader_epoch.value() ||
                         progress_ == nullptr || self_ != role.self;
   if (role.leader_epoch < options_.leader_epoch.value()) co_return Status();
+  // A same-epoch change older than what this partition has (a late AlterPartition answer after
+  // newer metadata) would bring back a stale ISR.
+  if (!new_term && role.partition_epoch < partition_epoch_) co_return Status();
   partition_epoch_ = role.partition_epoch;
   leader_id_ = role.self;
   self_ = role.self;
   if (new_term) {
+    // Not leading while the term is set up: appends in the meantime would be stamped with the
+    // old epoch after the new one's start. The previous term's waiters fail (retriable).
+    if (leader_) {
+      leader_ = false;
+      term_++;
+      FailCommitWaiters(NotLeader());
+    }
+    progress_.reset();
     OpGuard guard(*this);
     // Recorded before any batch of the epoch, so a follower that asks where this epoch starts
     // is told even before the first append.
@@ -278,8 +301,13 @@ Task<Status> Partition::BecomeLeader(LeaderRole role) {
     o.now_ns = RequestTimers::NowNs();
     progress_ = std::make_unique<replication::ReplicaProgress>(std::move(o));
     leader_ = true;
+    term_++;
   } else {
     progress_->SetIsr(role.isr);
+    // Newer metadata resolves a pending change (made, or overtaken by another).
+    if (progress_->pending().has_value() && role.partition_epoch > pending_base_epoch_) {
+      progress_->SetPending(std::nullopt);
+    }
     const size_t min_isr = static_cast<size_t>(std::max(1, options_.config.min_insync_replicas));
     if (progress_->replicas().size() > 1 && progress_->isr_size() < min_isr) {
       FailCommitWaiters(proto::ErrorToStatus(
@@ -299,6 +327,7 @@ Task<Status> Partition::BecomeFollower(int32_t leader, int32_t leader_epoch) {
   log::AsyncLockGuard lock(role_mutex_);
   if (leader_epoch < options_.leader_epoch.value()) co_return Status();
   const bool was_leader = leader_;
+  if (was_leader) term_++;
   leader_ = false;
   leader_id_ = leader;
   options_.leader_epoch = LeaderEpoch(leader_epoch);
@@ -352,9 +381,32 @@ Task<Status> Partition::TruncateTo(Offset offset, int32_t leader_epoch) {
     Fail(st);
     co_return st;
   }
+  FailCommitWaiters(NotLeader());  // none should be left on a follower; never complete them
   // Inexact after the cut: loaded again from the log when this partition next leads.
   if (!producers_.TruncateTo(log_->log_end_offset())) producers_loaded_ = false;
   if (hw_ > log_->log_end_offset()) hw_ = log_->log_end_offset();
+  co_return Status();
+}
+
+Task<Status> Partition::RestartAt(Offset offset, int32_t leader_epoch) {
+  CO_RETURN_IF_ERROR(Usable());
+  co_await role_mutex_.lock();
+  log::AsyncLockGuard lock(role_mutex_);
+  CO_RETURN_IF_ERROR(Usable());
+  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
+    co_return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
+                                              " no longer follows at leader epoch ", leader_epoch));
+  }
+  OpGuard guard(*this);
+  Status st = co_await log_->restart_at(offset);
+  if (!st.ok()) {
+    if (!absl::IsInvalidArgument(st)) Fail(st);
+    co_return st;
+  }
+  FailCommitWaiters(NotLeader());
+  hw_ = log_->log_start_offset();
+  producers_ = ProducerStateTable();
+  producers_loaded_ = false;
   co_return Status();
 }
 
@@ -399,6 +451,7 @@ Task<void> Partition::Pump(std::shared_ptr<Partition> self) {
 void Partition::AdvanceHighWatermark(Offset hw) {
   if (hw <= hw_) return;
   hw_ = hw;
+  log_->set_high_watermark(hw_);  // stored with the log's next checkpoint
   while (!commit_waiters_.empty() && commit_waiters_.begin()->first <= hw_.value()) {
     Complete(*commit_waiters_.begin()->second, Status());
   }
@@ -425,7 +478,9 @@ void Partition::Complete(CommitWaiter& w, Status result) {
   if (w.handle) reactor_.schedule(std::exchange(w.handle, nullptr));
 }
 
-Task<Status> Partition::WaitCommitted(Offset last, int64_t deadline_ns) {
+Task<Status> Partition::WaitCommitted(Offset last, int64_t deadline_ns,
+                                      std::optional<uint64_t> term) {
+  if (term.has_value() && (!leader_ || *term != term_)) co_return NotLeader();
   if (hw_ > last) co_return Status();
   CO_RETURN_IF_ERROR(Usable());
   CommitWaiter w;

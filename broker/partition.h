@@ -126,8 +126,16 @@ class Partition : public std::enable_shared_from_this<Partition> {
   int32_t partition_epoch() const { return partition_epoch_; }
   // Leader only (nullptr otherwise): the followers' progress and the ISR.
   const replication::ReplicaProgress* progress() const { return progress_.get(); }
-  // Records an AlterPartition in flight (the ISR it asks for), or none (nullopt).
+  // Records an ISR change asked of the controller (the ISR it asks for, based on the current
+  // partition epoch), or none (nullopt). It counts for the HW until it is resolved: an answer,
+  // or metadata with a newer partition epoch than its base.
   void SetPendingIsr(std::optional<std::vector<int32_t>> isr);
+  // The ReplicaManager's bookkeeping of its AlterPartition calls for this partition (its shard).
+  struct AlterState {
+    bool in_flight = false;
+    int64_t sent_ns = 0;
+  };
+  AlterState& alter_state() { return alter_state_; }
   // acks=all admission: NOT_LEADER_OR_FOLLOWER off the leader, NOT_ENOUGH_REPLICAS when the
   // ISR is smaller than min.insync.replicas.
   Status CheckAcksAll() const;
@@ -149,6 +157,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Follower: cuts the log at `offset` (log::truncate_to), if still following at
   // `leader_epoch`; the HW is capped at the new end.
   Task<Status> TruncateTo(Offset offset, int32_t leader_epoch);
+  // Follower: empties the log and starts it over at `offset`, above its end (its leader's log
+  // start is past this log's end), if still following at `leader_epoch`.
+  Task<Status> RestartAt(Offset offset, int32_t leader_epoch);
   // Follower: the leader's HW as a fetch answer reported it.
   void SetFollowerHighWatermark(Offset leader_hw);
 
@@ -160,8 +171,14 @@ class Partition : public std::enable_shared_from_this<Partition> {
 
   // Completes when the HW passes `last` (OK), at `deadline_ns` (RequestTimers::NowNs() time;
   // kDeadlineExceeded), when the log fails (its error) or when the partition closes (the close
-  // reason).
-  Task<Status> WaitCommitted(Offset last, int64_t deadline_ns);
+  // reason). With `term` (term() read before the Append that wrote `last`): refused with
+  // NOT_LEADER_OR_FOLLOWER unless this partition still leads in that term, and failed so when
+  // the term ends (a follower's HW says nothing about a batch a truncation may have cut).
+  Task<Status> WaitCommitted(Offset last, int64_t deadline_ns,
+                             std::optional<uint64_t> term = std::nullopt);
+  // Changes whenever a leadership of this partition begins or ends. Append() fails with
+  // NOT_LEADER_OR_FOLLOWER when the term changed while it was writing.
+  uint64_t term() const { return term_; }
 
   // Whole batches from `from` below the HW, up to max_bytes (at least one batch if any).
   // kOutOfRange below log_start_offset() or above the HW; empty at the HW.
@@ -230,6 +247,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::vector<std::shared_ptr<FetchWaiter>> replica_waiters_;
 
   bool leader_ = true;
+  uint64_t term_ = 0;
+  int32_t pending_base_epoch_ = -1;  // partition epoch a pending ISR change was based on
+  AlterState alter_state_;
   int32_t leader_id_ = -1;
   int32_t partition_epoch_ = 0;
   int32_t self_ = -1;

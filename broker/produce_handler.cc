@@ -124,6 +124,7 @@ Task<void> AppendOnShard(BrokerCore& core, std::vector<Item>& items, std::vector
                          int acks, int64_t deadline_ns) {
   std::vector<std::shared_ptr<Partition>> parts(mine.size());
   std::vector<std::vector<StatusOr<log::AppendResult>>> results(mine.size());
+  std::vector<uint64_t> terms(mine.size());  // each partition's leadership term at the append
   std::vector<Task<void>> appends;
   for (size_t k = 0; k < mine.size(); k++) {
     Item& item = items[mine[k]];
@@ -142,6 +143,7 @@ Task<void> AppendOnShard(BrokerCore& core, std::vector<Item>& items, std::vector
         continue;
       }
     }
+    terms[k] = parts[k]->term();
     results[k].resize(item.batches.size(), absl::UnknownError("not appended"));
     for (size_t b = 0; b < item.batches.size(); b++) {
       appends.push_back([](std::shared_ptr<Partition> p, std::span<std::byte> batch,
@@ -174,7 +176,8 @@ Task<void> AppendOnShard(BrokerCore& core, std::vector<Item>& items, std::vector
   for (size_t k = 0; k < mine.size(); k++) {
     Item& item = items[mine[k]];
     if (parts[k] == nullptr || item.error != ErrorCode::NONE) continue;
-    Status committed = co_await parts[k]->WaitCommitted(item.last, deadline_ns);
+    const std::optional<uint64_t> term = terms[k];
+    Status committed = co_await parts[k]->WaitCommitted(item.last, deadline_ns, term);
     if (!committed.ok()) {
       item.error = AppendError(committed);
       item.message = std::string(committed.message());

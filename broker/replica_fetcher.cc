@@ -138,12 +138,32 @@ Task<Status> ReplicaFetcher::FetchOnce() {
   std::vector<Sent> sent;
   std::map<std::string, v1::FetchTopic*> by_topic;
   int64_t next_retry = INT64_MAX;
-  for (const Entry& e : entries_) {
-    if (e.retry_at_ns > now) {
-      next_retry = std::min(next_retry, e.retry_at_ns);
+  // Under flush.policy=durable the fetch offset tells the leader what this replica has made
+  // durable: sync what is not yet (the tail a former leader wrote, or an earlier failed wait).
+  for (Entry& e : entries_) {
+    Partition& p = *e.partition;
+    if (e.retry_at_ns > now || p.closed() ||
+        p.config().log.flush_policy != log::FlushPolicy::kGroupCommit ||
+        p.log().durable_end_offset() >= p.log_end_offset()) {
       continue;
     }
+    std::shared_ptr<Partition> keep = e.partition;
+    const uint64_t generation = e.generation;  // `e` may be gone once the wait returns
+    const Offset last = p.log_end_offset() - 1;
+    Status st = co_await keep->log().wait_durable(last);
+    if (!st.ok()) {
+      Entry* again = Find(keep.get(), generation);
+      if (again != nullptr) again->retry_at_ns = now + config_.replica_fetch_backoff_ms * 1'000'000;
+    }
+    break;  // entries_ may have changed while waiting: build the request on the next round
+  }
+  for (const Entry& e : entries_) {
     Partition& p = *e.partition;
+    if (e.retry_at_ns > now || (p.config().log.flush_policy == log::FlushPolicy::kGroupCommit &&
+                                p.log().durable_end_offset() < p.log_end_offset())) {
+      next_retry = std::min(next_retry, std::max(e.retry_at_ns, now));
+      continue;
+    }
     v1::FetchTopic*& t = by_topic[p.topic()];
     if (t == nullptr) {
       t = request.add_topics();
@@ -218,13 +238,21 @@ Task<void> ReplicaFetcher::HandlePartition(Entry entry, const v1::FetchPartition
   if (error == ErrorCode::OFFSET_OUT_OF_RANGE) {
     // Below the leader's log start: start over there. Past its end: cut to its HW (committed,
     // so the leader has it).
-    const Offset target = p.log_end_offset().value() < answer.log_start_offset()
-                              ? Offset(answer.log_start_offset())
-                              : Offset(answer.high_watermark());
-    LogInfo(absl::StrCat("partition=", name, " log end ", p.log_end_offset().value(),
-                         " is outside the leader's log: truncating to ", target.value()));
-    Status st = co_await p.TruncateTo(target, epoch);
-    if (!st.ok()) backoff();
+    const Offset end = p.log_end_offset();
+    Status st;
+    if (end.value() < answer.log_start_offset()) {
+      LogInfo(absl::StrCat("partition=", name, " log end ", end.value(),
+                           " is below the leader's log start ", answer.log_start_offset(),
+                           ": starting over there"));
+      st = co_await p.RestartAt(Offset(answer.log_start_offset()), epoch);
+    } else {
+      const Offset hw(answer.high_watermark());
+      LogInfo(absl::StrCat("partition=", name, " log end ", end.value(),
+                           " is past the leader's: truncating to its HW ", hw.value()));
+      st = co_await p.TruncateTo(hw, epoch);
+    }
+    // A cut that did not move the log end would only repeat: wait before asking again.
+    if (!st.ok() || p.log_end_offset() == end) backoff();
     co_return;
   }
   if (error != ErrorCode::NONE) {
@@ -250,8 +278,11 @@ Task<void> ReplicaFetcher::HandlePartition(Entry entry, const v1::FetchPartition
     LogInfo(absl::StrCat("partition=", name, " diverges from leader broker=", leader_, " at epoch ",
                          d.epoch(), ": truncating from ", p.log_end_offset().value(), " to ",
                          target.value()));
+    const Offset end = p.log_end_offset();
+    std::optional<log::LeaderEpochEntry> latest = p.log().latest_epoch();
     Status st = co_await p.TruncateTo(target, epoch);
-    if (!st.ok()) backoff();
+    // Progress is a shorter log or a different latest epoch; anything else would only repeat.
+    if (!st.ok() || (p.log_end_offset() == end && p.log().latest_epoch() == latest)) backoff();
     co_return;
   }
   if (!data.empty()) {

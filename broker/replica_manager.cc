@@ -8,13 +8,21 @@
 #include "broker/request_log.h"
 #include "common/io/when_all.h"
 #include "proto/errors.h"
+#include "replication/controller/controller_errors.h"
 
 namespace spool::broker {
 
+// How long an ISR change whose outcome is unknown waits before it is asked again.
+constexpr int64_t kAlterRetryNs = 1'000'000'000;
+
 struct ReplicaManager::ShardState {
+  explicit ShardState(io::Reactor& reactor)
+      : applies_idle(std::make_unique<io::Notifier>(reactor)) {}
   std::map<int32_t, std::unique_ptr<ReplicaFetcher>> fetchers;  // by leader broker id
   RequestTimers::Id isr_timer = RequestTimers::kNoTimer;
   bool stopped = false;
+  int applies = 0;  // ApplyOnShard calls running
+  std::unique_ptr<io::Notifier> applies_idle;
 };
 
 ReplicaManager::ReplicaManager(ShardSet& shards, PartitionManager& partitions,
@@ -23,7 +31,9 @@ ReplicaManager::ReplicaManager(ShardSet& shards, PartitionManager& partitions,
       partitions_(partitions),
       config_(config),
       sends_idle_(std::make_unique<io::Notifier>(*shards.shard(0).reactor)) {
-  for (int i = 0; i < shards_.size(); i++) locals_.push_back(std::make_unique<ShardState>());
+  for (int i = 0; i < shards_.size(); i++) {
+    locals_.push_back(std::make_unique<ShardState>(*shards_.shard(i).reactor));
+  }
 }
 
 ReplicaManager::~ReplicaManager() = default;
@@ -57,6 +67,14 @@ Task<void> ReplicaManager::ApplyOnShard(
     int shard, const std::vector<std::shared_ptr<const TopicInfo>>& topics) {
   ShardState& here = *locals_[static_cast<size_t>(shard)];
   if (here.stopped) co_return;
+  // Stop() waits for this apply to end (it may be suspended in a role change meanwhile).
+  here.applies++;
+  struct Done {
+    ShardState& s;
+    ~Done() {
+      if (--s.applies == 0) s.applies_idle->notify_all();
+    }
+  } done{here};
   const int32_t self = config_.node_id;
   for (const std::shared_ptr<const TopicInfo>& topic : topics) {
     for (int32_t i = 0; i < static_cast<int32_t>(topic->partitions.size()); i++) {
@@ -69,6 +87,7 @@ Task<void> ReplicaManager::ApplyOnShard(
         if (leader != info.leader) fetcher->Remove(p.get());
       }
       Status st;
+      if (here.stopped) co_return;  // checked again after every suspension below
       if (info.leader == self) {
         Partition::LeaderRole role;
         role.self = self;
@@ -83,6 +102,7 @@ Task<void> ReplicaManager::ApplyOnShard(
         }
       } else {
         st = co_await p->BecomeFollower(info.leader, info.leader_epoch);
+        if (here.stopped) co_return;
         if (st.ok() && info.leader >= 0 && p->leader_epoch().value() == info.leader_epoch) {
           std::unique_ptr<ReplicaFetcher>& f = here.fetchers[info.leader];
           if (f == nullptr) {
@@ -129,8 +149,17 @@ void ReplicaManager::CheckIsrs(int shard) {
   const int64_t lag_ns = config_.replica_lag_time_max_ms * 1'000'000;
   for (const std::shared_ptr<Partition>& p : partitions_.LocalPartitions()) {
     const replication::ReplicaProgress* progress = p->progress();
-    if (!p->is_leader() || progress == nullptr || progress->pending().has_value() ||
-        progress->replicas().size() < 2) {
+    if (!p->is_leader() || progress == nullptr || progress->replicas().size() < 2) continue;
+    Partition::AlterState& alter = p->alter_state();
+    if (alter.in_flight) continue;
+    if (progress->pending().has_value()) {
+      // An outcome unknown (see AlterIsr) and no newer metadata yet: ask again, now and then.
+      if (now - alter.sent_ns < kAlterRetryNs) continue;
+      std::shared_ptr<const TopicInfo> topic = partitions_.FindTopic(p->topic());
+      if (topic == nullptr || topic->topic_id.empty()) continue;
+      alter.in_flight = true;
+      alter.sent_ns = now;
+      shards_.shard(shard).reactor->spawn(AlterIsr(this, p, topic->topic_id, *progress->pending()));
       continue;
     }
     const std::vector<int32_t> lagging =
@@ -151,6 +180,8 @@ void ReplicaManager::CheckIsrs(int shard) {
     std::shared_ptr<const TopicInfo> topic = partitions_.FindTopic(p->topic());
     if (topic == nullptr || topic->topic_id.empty()) continue;
     p->SetPendingIsr(isr);
+    alter.in_flight = true;
+    alter.sent_ns = now;
     shards_.shard(shard).reactor->spawn(AlterIsr(this, p, topic->topic_id, std::move(isr)));
   }
 }
@@ -176,8 +207,17 @@ Task<void> ReplicaManager::AlterIsr(ReplicaManager* self, std::shared_ptr<Partit
   };
   StatusOr<v1::AlterPartitionResponse> answer =
       co_await self->shards_.submit_to<StatusOr<v1::AlterPartitionResponse>>(0, std::move(send));
+  p->alter_state().in_flight = false;
+  // The change stays pending (its joining members keep counting for the HW) unless the
+  // controller surely did not make it: a transport error or timeout may have committed it, and
+  // a stale partition epoch means the controller has a newer state the metadata is bringing.
+  // Either way the metadata resolves it (a same-epoch role with a newer partition epoch clears
+  // the pending change).
+  const bool unknown =
+      !answer.ok() || answer->error_code() ==
+                          static_cast<int32_t>(controller::ControllerError::kInvalidUpdateVersion);
   if (!answer.ok() || answer->error_code() != 0) {
-    p->SetPendingIsr(std::nullopt);
+    if (!unknown) p->SetPendingIsr(std::nullopt);
     LogRateLimited(
         LogKind::kStorage,
         absl::StrCat("AlterPartition partition=", p->topic(), "-", p->index(), " refused error=\"",
@@ -213,6 +253,7 @@ Task<void> ReplicaManager::Stop() {
     here.stopped = true;
     partitions_.LocalTimers().Cancel(here.isr_timer);
     here.isr_timer = RequestTimers::kNoTimer;
+    while (here.applies > 0) co_await here.applies_idle->wait();
     std::map<int32_t, std::unique_ptr<ReplicaFetcher>> fetchers = std::move(here.fetchers);
     here.fetchers.clear();
     for (auto& [leader, f] : fetchers) co_await f->Stop();

@@ -136,9 +136,31 @@ Task<Status> PartitionLogImpl::TruncateLocked(Offset offset) {
   co_return co_await SyncLocked();
 }
 
+Task<Status> PartitionLogImpl::restart_at(Offset offset) {
+  CO_RETURN_IF_ERROR(CheckWritable());
+  co_await append_mutex_.lock();
+  AsyncLockGuard guard(append_mutex_);
+  co_await DrainAppends();
+  while (retention_deletions_ > 0) co_await appends_changed_.wait();
+  CO_RETURN_IF_ERROR(CheckWritable());
+  if (offset <= next_offset_) {
+    co_return absl::InvalidArgumentError(absl::StrCat(
+        "restart_at(", offset.value(), ") is not above the log end ", next_offset_.value()));
+  }
+  co_await sync_mutex_.lock();
+  AsyncLockGuard sync_guard(sync_mutex_);
+  Status st = co_await TruncateFully(offset);
+  if (!st.ok()) Fail(st);
+  visible_changed_.notify_all();
+  durable_changed_.notify_all();
+  co_return st;
+}
+
 Task<Status> PartitionLogImpl::TruncateFully(Offset offset) {
-  // `offset` is below the log start, so below every segment's base: the new segment's name is
-  // free, and it is created before anything is deleted.
+  // `offset` is below the log start (so below every segment's base) or above the log end (so
+  // above every base): the new segment's name is free, and it is created before anything is
+  // deleted. The checkpoint names the new log start first, so a crash before the old segments
+  // are gone leaves them below it, where recovery deletes them.
   recovery_point_ = log_start_ = durable_end_ = offset;
   epochs_.TruncateFromEnd(offset);  // every entry: they all start at or above the old log start
   CO_RETURN_IF_ERROR(co_await WriteCheckpointNow());

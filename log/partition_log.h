@@ -182,6 +182,11 @@ class PartitionLog {
   // in-flight appends, retention deletions and syncs first; durable when it returns. A failure
   // leaves the log failed (see the class comment).
   virtual Task<Status> truncate_to(Offset offset) = 0;
+  // Empties the log and restarts it at `offset`, which must be above log_end_offset()
+  // (kInvalidArgument otherwise): a follower whose log ends below its leader's log start starts
+  // over there. Durable when it returns; waits like truncate_to; a failure leaves the log
+  // failed.
+  virtual Task<Status> restart_at(Offset offset) = 0;
   // Deletes the oldest whole segments (never the active one) while the segment's newest
   // timestamp is older than retention_ms, or the log stays at or above retention_bytes
   // without it; advances the log start offset (durably, before any file goes), but never past

@@ -66,6 +66,7 @@ class PartitionLogImpl final : public PartitionLog {
   Task<StatusOr<std::optional<Offset>>> offset_for_timestamp(int64_t timestamp_ms) override;
   Task<Status> truncate_to(Offset offset) override;
   Task<StatusOr<size_t>> apply_retention(Offset max_log_start) override;
+  Task<Status> restart_at(Offset offset) override;
   Task<Status> maybe_roll() override;
   Task<Status> close() override;
 

@@ -215,6 +215,38 @@ TEST_F(LogTruncateTest, BelowTheLogStartRestartsTheLogThere) {
   }());
 }
 
+TEST_F(LogTruncateTest, RestartAtAboveTheEndStartsTheLogOverThere) {
+  reactor_->block_on([&]() -> Task<void> {
+    auto plog = co_await Open();
+    CO_ASSERT_TRUE(plog != nullptr);
+    for (int i = 0; i < 12; ++i) CO_ASSERT_OK(co_await Append(*plog, 3));  // several segments
+    CO_ASSERT_TRUE(SegmentFiles() > 1);
+    const Offset end = plog->log_end_offset();
+    Status at_end = co_await plog->restart_at(end);
+    EXPECT_TRUE(absl::IsInvalidArgument(at_end)) << at_end;
+    const Offset inside(3);
+    Status within = co_await plog->restart_at(inside);
+    EXPECT_TRUE(absl::IsInvalidArgument(within)) << within;
+    CO_ASSERT_OK(co_await plog->restart_at(Offset(1000)));
+    EXPECT_EQ(plog->log_start_offset().value(), 1000);
+    EXPECT_EQ(plog->log_end_offset().value(), 1000);
+    EXPECT_EQ(plog->durable_end_offset().value(), 1000);
+    EXPECT_EQ(SegmentFiles(), 1u);
+    EXPECT_TRUE(plog->leader_epochs().empty());
+    std::vector<std::byte> b = MakeBatch(2, 0);
+    auto r = co_await plog->append(b);
+    CO_ASSERT_OK(r);
+    EXPECT_EQ(r->base_offset.value(), 1000);
+    // A crash (no close) keeps the restart: recovery starts at the new log start.
+    plog.reset();
+    auto reopened = co_await Open();
+    CO_ASSERT_TRUE(reopened != nullptr);
+    EXPECT_EQ(reopened->log_start_offset().value(), 1000);
+    EXPECT_EQ(reopened->log_end_offset().value(), 1002);
+    CO_ASSERT_OK(co_await reopened->close());
+  }());
+}
+
 TEST_F(LogTruncateTest, WaitsForAppendsInFlight) {
   reactor_->block_on([&]() -> Task<void> {
     auto plog = co_await Open();
