@@ -128,6 +128,8 @@ class BrokerImpl final : public Broker {
                                : config.metadata_log_dir;
       options.driver.cluster_id = config.cluster_id;
       options.config.session_timeout_ms = config.broker_session_timeout_ms;
+      options.config.auto_leader_rebalance = config.auto_leader_rebalance;
+      options.config.leader_imbalance_check_interval_ms = config.leader_imbalance_check_interval_ms;
       options.config.default_num_partitions = config.default_partitions;
       options.config.default_replication_factor = config.default_replication_factor;
       CO_ASSIGN_OR_RETURN(controller_,

@@ -234,6 +234,14 @@ Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
     SPOOL_SET_(c.replica_fetch_max_bytes, ParseInt<int32_t>(key, v, 1024, 64 << 20));
   } else if (key == "replica.fetch.response.max.bytes") {
     SPOOL_SET_(c.replica_fetch_response_max_bytes, ParseInt<int32_t>(key, v, 1024, 64 << 20));
+  } else if (key == "auto.leader.rebalance.enable") {
+    SPOOL_SET_(c.auto_leader_rebalance, ParseBool(key, v));
+  } else if (key == "leader.imbalance.check.interval.seconds") {
+    StatusOr<int64_t> seconds = ParseInt<int64_t>(key, v, 1, 86400);
+    if (!seconds.ok()) return seconds.status();
+    c.leader_imbalance_check_interval_ms = *seconds * 1000;
+  } else if (key == "leader.imbalance.check.interval.ms") {  // Spool's, for tests
+    SPOOL_SET_(c.leader_imbalance_check_interval_ms, ParseInt<int64_t>(key, v, 10, 86400000));
   } else if (key == "replica.fetch.backoff.ms") {
     SPOOL_SET_(c.replica_fetch_backoff_ms, ParseInt<int64_t>(key, v, 1, 60000));
   } else if (key == "log.segment.bytes") {

@@ -70,6 +70,8 @@ struct BrokerConfig {
   int32_t replica_fetch_max_bytes = 1 << 20;            // replica.fetch.max.bytes (per partition)
   int32_t replica_fetch_response_max_bytes = 10 << 20;  // replica.fetch.response.max.bytes
   int64_t replica_fetch_backoff_ms = 1000;              // replica.fetch.backoff.ms
+  bool auto_leader_rebalance = true;                    // auto.leader.rebalance.enable
+  int64_t leader_imbalance_check_interval_ms = 300000;  // leader.imbalance.check.interval.seconds
   log::LogConfig log_defaults;  // log.segment.bytes, log.retention.ms, ... per topic
   int64_t retention_check_interval_ms = 5 * 60 * 1000;  // log.retention.check.interval.ms
 

@@ -37,6 +37,10 @@ struct ControllerConfig {
   // CreateTopics refuses more (INVALID_PARTITIONS): the controller listener takes requests from
   // anyone who reaches it, and every broker opens what is committed.
   int32_t max_partitions_per_topic = 10000;
+  // Preferred-leader election on the active controller (leadership.h ElectPreferredLeaders):
+  // auto.leader.rebalance.enable and leader.imbalance.check.interval.seconds (in ms here).
+  bool auto_leader_rebalance = true;
+  int64_t leader_imbalance_check_interval_ms = 300000;
 };
 
 template <typename Reply>

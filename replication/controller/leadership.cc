@@ -99,6 +99,23 @@ Status ElectOfflineLeaders(RecordBuilder& builder, int32_t broker_id) {
   return absl::OkStatus();
 }
 
+Status ElectPreferredLeaders(RecordBuilder& builder) {
+  for (const TopicId& id : TopicIds(builder.image())) {
+    const int32_t count = static_cast<int32_t>(builder.image().FindTopic(id)->partitions.size());
+    for (int32_t p = 0; p < count; ++p) {
+      const PartitionState& state = *builder.image().FindPartition(id, p);
+      if (state.replicas.empty()) continue;
+      const int32_t preferred = state.replicas.front();
+      if (state.leader == preferred || !Contains(state.isr, preferred) ||
+          !builder.image().IsLive(preferred)) {
+        continue;
+      }
+      RETURN_IF_ERROR(builder.Add(PartitionChange(id, p, preferred, std::nullopt)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 Status ElectUncleanLeaders(RecordBuilder& builder, const TopicId& topic) {
   const TopicImage* t = builder.image().FindTopic(topic);
   if (t == nullptr) return absl::InternalError("unclean election for an unknown topic");

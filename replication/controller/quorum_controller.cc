@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "replication/controller/controller_errors.h"
+#include "replication/controller/leadership.h"
 
 namespace spool::controller {
 namespace {
@@ -286,6 +287,11 @@ Task<void> QuorumController::PollLoop() {
       last_session_check_ms_ = NowMs();
       reactor_.spawn(CheckSessionsNow());
     }
+    if (active_ && options_.config.auto_leader_rebalance && !rebalance_running_ &&
+        NowMs() - last_rebalance_ms_ >= options_.config.leader_imbalance_check_interval_ms) {
+      last_rebalance_ms_ = NowMs();
+      reactor_.spawn(RebalanceLeadersNow());
+    }
   }
   poll_running_ = false;
   poll_done_.set();
@@ -304,6 +310,22 @@ Task<void> QuorumController::CheckSessionsNow() {
     }
   }
   session_check_running_ = false;
+}
+
+Task<void> QuorumController::RebalanceLeadersNow() {
+  Running running(*this);
+  rebalance_running_ = true;
+  Status ready = co_await AwaitActive();
+  if (ready.ok()) {
+    RecordBuilder builder(state_.latest());
+    Status st = ElectPreferredLeaders(builder);
+    std::vector<v1::MetadataRecord> records = std::move(builder).Take();
+    if (st.ok() && !records.empty()) {
+      Status committed = co_await ProposeAndCommit(std::move(records), 0);
+      PermitUncheckedError(committed);  // tried again at the next check
+    }
+  }
+  rebalance_running_ = false;
 }
 
 // ---- metadata ----

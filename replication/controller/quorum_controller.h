@@ -236,6 +236,8 @@ class QuorumController {
   Status Refusal(const Status& st) const;
   Task<void> PollLoop();
   Task<void> CheckSessionsNow();
+  // Preferred-leader election (ControllerConfig::auto_leader_rebalance), proposed when needed.
+  Task<void> RebalanceLeadersNow();
   void Retain(int64_t index, std::vector<v1::MetadataRecord> records);
 
   io::Reactor& reactor_;
@@ -252,6 +254,8 @@ class QuorumController {
   bool activating_ = false;
   int64_t last_session_check_ms_ = 0;
   bool session_check_running_ = false;
+  int64_t last_rebalance_ms_ = 0;
+  bool rebalance_running_ = false;
   io::Notifier role_changed_;  // activation finished (either way), deactivation, stop
   std::shared_ptr<CommitWaits> commit_waits_;
   bool long_polls_ended_ = false;

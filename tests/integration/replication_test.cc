@@ -17,6 +17,10 @@
 // replica.lag.time.max.ms while acks=all writes keep succeeding; after SIGCONT it catches up and
 // joins again. Printed: time to leave and to rejoin, the slowest write meanwhile.
 //
+// PreferredLeadersComeBackAfterARestart: a killed broker's leaderships move to other replicas;
+// once it is back in the ISRs the controller gives each partition back to its preferred (first)
+// replica (auto.leader.rebalance).
+//
 // WritesNeedMinInsyncReplicas: with both followers killed the ISR shrinks to the leader, acks=all
 // is refused with NOT_ENOUGH_REPLICAS (acks=1 is still taken), and once one follower is back in
 // the ISR acks=all is accepted again.
@@ -366,6 +370,44 @@ TEST(ReplicationTest, WritesNeedMinInsyncReplicas) {
       "min.insync.replicas=2: refused at ISR 1, accepted again %.0f ms after a follower "
       "restarted\n",
       MsSince(restarted_at));
+}
+
+TEST(ReplicationTest, PreferredLeadersComeBackAfterARestart) {
+  ReplicatedCluster::Options o;
+  o.broker_args = {"--set", "broker.heartbeat.interval.ms=300"};
+  o.controller_args = {"--set", "broker.session.timeout.ms=2000",
+                       "--set", "broker.heartbeat.interval.ms=300",
+                       "--set", "leader.imbalance.check.interval.ms=500"};
+  ReplicatedCluster c(o);
+  ASSERT_NO_FATAL_FAILURE(c.StartAll());
+  constexpr int kPartitions = 6;
+  ASSERT_TRUE(c.CreateTopic("pref", kPartitions, 3, kMinIsr2).ok()) << c.Logs();
+  auto preferred_leads = [](const PartitionView& v) {
+    return v.isr.size() == 3 && !v.replicas.empty() && v.leader == v.replicas.front();
+  };
+  std::vector<int32_t> preferred(kPartitions);
+  for (int p = 0; p < kPartitions; p++) {
+    std::optional<PartitionView> v = c.WaitForAll("pref", p, preferred_leads, Millis(30000));
+    ASSERT_TRUE(v.has_value()) << c.Logs();
+    preferred[static_cast<size_t>(p)] = v->leader;
+  }
+  const int victim = preferred[0];
+  c.node(victim).Kill();
+  for (int p = 0; p < kPartitions; p++) {
+    ASSERT_TRUE(c.WaitForAll(
+        "pref", p, [&](const PartitionView& v) { return v.leader > 0 && v.leader != victim; },
+        Millis(30000)))
+        << c.Logs();
+  }
+  const auto restarted_at = SteadyClock::now();
+  ASSERT_TRUE(c.node(victim).Restart().ok()) << c.node(victim).log_tail();
+  for (int p = 0; p < kPartitions; p++) {
+    ASSERT_TRUE(c.WaitForAll("pref", p, preferred_leads, Millis(30000)))
+        << "partition " << p << " is not led by its preferred replica again\n"
+        << c.Logs();
+  }
+  std::printf("preferred leaders back %.0f ms after broker %d restarted\n", MsSince(restarted_at),
+              victim);
 }
 
 }  // namespace

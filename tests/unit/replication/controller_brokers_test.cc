@@ -7,6 +7,8 @@
 #include "gtest/gtest.h"
 #include "replication/controller/controller_errors.h"
 #include "replication/controller/controller_logic.h"
+#include "replication/controller/leadership.h"
+#include "replication/controller/record_builder.h"
 #include "tests/unit/replication/controller_test_util.h"
 
 namespace spool::controller {
@@ -334,6 +336,55 @@ TEST(ControllerBrokers, LivenessResetGivesEveryBrokerAFreshSession) {
   EXPECT_TRUE(none.reply.fenced.empty());
   auto both = CheckSessions(c.image, fresh, c.now_ms + c.config.session_timeout_ms + 1, c.config);
   EXPECT_EQ(both.reply.fenced, (std::vector<int32_t>{1, 2}));
+}
+
+}  // namespace
+}  // namespace spool::controller
+
+namespace spool::controller {
+namespace {
+
+TEST(ControllerLeadership, PreferredLeaderElectionMovesLeadershipBackWhenTheReplicaCanLead) {
+  testing::TestController c;
+  for (int32_t b = 1; b <= 3; ++b) c.AddBroker(b);
+  const TopicId t = c.CreateTopic("t", 6, 3);
+  // Nothing to do while every partition is led by its first replica.
+  {
+    RecordBuilder builder(c.image);
+    ASSERT_TRUE(ElectPreferredLeaders(builder).ok());
+    EXPECT_TRUE(std::move(builder).Take().empty());
+  }
+  // Partition 0 led by its second replica (in the ISR); partition 1 too, but its preferred
+  // replica has left the ISR.
+  const PartitionState p0 = c.Partition(t, 0);
+  const PartitionState p1 = c.Partition(t, 1);
+  {
+    RecordBuilder builder(c.image);
+    ASSERT_TRUE(builder.Add(PartitionChange(t, 0, p0.replicas[1], std::nullopt)).ok());
+    std::vector<int32_t> isr1 = {p1.replicas[1], p1.replicas[2]};
+    ASSERT_TRUE(builder.Add(PartitionChange(t, 1, p1.replicas[1], isr1)).ok());
+    c.Commit(std::move(builder).Take());
+  }
+  {
+    RecordBuilder builder(c.image);
+    ASSERT_TRUE(ElectPreferredLeaders(builder).ok());
+    c.Commit(std::move(builder).Take());
+  }
+  EXPECT_EQ(c.Partition(t, 0).leader, p0.replicas[0]);
+  EXPECT_EQ(c.Partition(t, 0).leader_epoch, p0.leader_epoch + 2);  // moved away, then back
+  EXPECT_EQ(c.Partition(t, 0).isr, p0.isr) << "the ISR is left as it is";
+  EXPECT_EQ(c.Partition(t, 1).leader, p1.replicas[1]) << "its preferred replica is not in sync";
+  // A fenced preferred replica does not get its leaderships back.
+  const int32_t fenced = p0.replicas[0];
+  c.now_ms += c.config.session_timeout_ms + 1;
+  c.HeartbeatAllBut({fenced});
+  auto expired = CheckSessions(c.image, c.liveness, c.now_ms, c.config);
+  ASSERT_TRUE(expired.reply.status.ok());
+  c.Commit(expired.records);
+  RecordBuilder builder(c.image);
+  ASSERT_TRUE(ElectPreferredLeaders(builder).ok());
+  c.Commit(std::move(builder).Take());
+  for (int32_t p = 0; p < 6; ++p) EXPECT_NE(c.Partition(t, p).leader, fenced) << p;
 }
 
 }  // namespace

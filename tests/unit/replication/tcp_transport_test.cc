@@ -16,6 +16,7 @@
 #include "replication/raft/tcp_transport.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -444,14 +445,18 @@ TEST(ParseQuorumVoters, RefusesBadStringsWithTheReason) {
 
 // ---- the transport alone: caps, drops and backoff against a peer nobody listens on ----
 
-// A loopback port nothing listens on (bound, then closed).
+// A loopback port nothing listens on: bound (not listening) until the test process ends, so a
+// connect is refused and no other process (the suite runs tests in parallel) can take it.
 uint16_t DeadPort() {
-  StatusOr<int> fd = io::ListenTcp(io::HostPort{"127.0.0.1", 0});
-  EXPECT_TRUE(fd.ok()) << fd.status();
-  StatusOr<uint16_t> port = io::LocalPort(*fd);
-  EXPECT_TRUE(port.ok());
-  ::close(*fd);
-  return *port;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  socklen_t len = sizeof(a);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  return ntohs(a.sin_port);  // fd stays open on purpose (a few per test binary)
 }
 
 Message Heartbeat(NodeId from, NodeId to, uint64_t commit) {
