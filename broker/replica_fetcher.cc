@@ -194,8 +194,10 @@ Task<Status> ReplicaFetcher::FetchOnce() {
   }
   std::shared_ptr<client::BrokerConnection> conn = conn_;
   const std::chrono::milliseconds timeout(config_.replica_fetch_wait_max_ms + 30000);
+  const std::span<const std::span<const std::byte>> no_payload;
+  const std::optional<std::chrono::milliseconds> call_timeout = timeout;
   StatusOr<client::Reply> reply =
-      co_await conn->call(proto::ApiKey::API_KEY_FETCH, request, {}, timeout);
+      co_await conn->call(proto::ApiKey::API_KEY_FETCH, request, no_payload, call_timeout);
   CO_RETURN_IF_ERROR(reply.status());
   const auto& response = reply->as<v1::FetchResponse>();
   if (response.error_code() != ErrorCode::NONE) {
