@@ -13,6 +13,10 @@ namespace spool::broker {
 
 using proto::ErrorCode;
 
+// How soon a partition is fetched again after an answer that means the two brokers' metadata
+// differ for a moment (see HandlePartition).
+constexpr int64_t kMetadataLagRetryMs = 20;
+
 ReplicaFetcher::ReplicaFetcher(PartitionManager& partitions, const BrokerConfig& config,
                                RequestTimers& timers, const std::atomic<int64_t>& broker_epoch,
                                int32_t leader)
@@ -257,7 +261,22 @@ Task<void> ReplicaFetcher::HandlePartition(Entry entry, const v1::FetchPartition
     if (!st.ok() || p.log_end_offset() == end) backoff();
     co_return;
   }
+  if (error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION || error == ErrorCode::UNKNOWN_LEADER_EPOCH ||
+      error == ErrorCode::NOT_LEADER_OR_FOLLOWER || error == ErrorCode::FENCED_LEADER_EPOCH) {
+    // The leader (or this broker) has not applied the same metadata yet: that takes
+    // milliseconds, so ask again soon rather than after the whole backoff (a new partition's
+    // first acks=all would otherwise wait for it).
+    Entry* e = Find(entry.partition.get(), entry.generation);
+    if (e != nullptr) {
+      e->retry_at_ns =
+          RequestTimers::NowNs() +
+          std::min<int64_t>(config_.replica_fetch_backoff_ms, kMetadataLagRetryMs) * 1'000'000;
+    }
+    co_return;
+  }
   if (error != ErrorCode::NONE) {
+    LogRateLimited(LogKind::kStorage, absl::StrCat("replica fetch partition=", name,
+                                                   " error=", static_cast<int>(error)));
     backoff();
     co_return;
   }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "bench/engine/pacer.h"
 #include "bench/engine/run_state.h"
 #include "bench/engine/stamp.h"
@@ -158,7 +159,8 @@ StatusOr<BenchResult> RunWorkload(Workload w, const RunOptions& o) {
   std::vector<std::unique_ptr<Consumer>> cons;
   for (int c = 0; c < consumers; c++) {
     ConsumerConfig cc;
-    cc.bootstrap_servers = {o.bootstrap};
+    // "host:port[,host:port...]", as the producer takes it.
+    cc.bootstrap_servers = absl::StrSplit(o.bootstrap, ',', absl::SkipEmpty());
     cc.client_id = absl::StrCat("spool-bench-c", c);
     cc.max_poll_records = 100000;
     if (s.group) {
