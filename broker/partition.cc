@@ -121,9 +121,8 @@ Task<StatusOr<log::AppendResult>> Partition::Append(std::span<std::byte> batch) 
   if (!leader_) co_return NotLeader();
   OpGuard guard(*this);
   BatchIdentity identity;
-  if (StatusOr<record::BatchHeader> h = record::ParseHeader(batch); h.ok()) {
-    identity = BatchIdentity::FromHeader(*h);
-  }
+  const StatusOr<record::BatchHeader> header = record::ParseHeader(batch);
+  if (header.ok()) identity = BatchIdentity::FromHeader(*header);
   Offset recorded_at(-1);
   if (identity.idempotent()) {
     if (!producers_loaded_) {
@@ -155,8 +154,8 @@ Task<StatusOr<log::AppendResult>> Partition::Append(std::span<std::byte> batch) 
     // Recorded at offset assignment (the next offset, as no suspension comes before the
     // append), so a pipelined next batch of the producer is checked against this one.
     recorded_at = log_->log_end_offset();
-    const StatusOr<record::BatchHeader> h = record::ParseHeader(batch);
-    producers_.Record(identity, recorded_at, Offset(recorded_at.value() + h->last_offset_delta));
+    producers_.Record(identity, recorded_at,
+                      Offset(recorded_at.value() + header->last_offset_delta));
   }
   record::StampLeaderEpoch(batch, options_.leader_epoch.value());
   const uint64_t term = term_;
@@ -342,16 +341,21 @@ Task<Status> Partition::BecomeFollower(int32_t leader, int32_t leader_epoch) {
   co_return Status();
 }
 
+Status Partition::StillFollowing(int32_t leader_epoch) const {
+  RETURN_IF_ERROR(Usable());
+  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
+    return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
+                                           " no longer follows at leader epoch ", leader_epoch));
+  }
+  return Status();
+}
+
 Task<StatusOr<log::AppendResult>> Partition::AppendFromLeader(std::span<std::byte> batches,
                                                               int32_t leader_epoch) {
-  CO_RETURN_IF_ERROR(Usable());
+  CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   co_await role_mutex_.lock();
   log::AsyncLockGuard lock(role_mutex_);
-  CO_RETURN_IF_ERROR(Usable());
-  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
-    co_return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
-                                              " no longer follows at leader epoch ", leader_epoch));
-  }
+  CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   OpGuard guard(*this);
   StatusOr<log::AppendResult> result = co_await log_->append_replica(batches);
   if (result.ok() && producers_loaded_) {
@@ -367,14 +371,10 @@ Task<StatusOr<log::AppendResult>> Partition::AppendFromLeader(std::span<std::byt
 }
 
 Task<Status> Partition::TruncateTo(Offset offset, int32_t leader_epoch) {
-  CO_RETURN_IF_ERROR(Usable());
+  CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   co_await role_mutex_.lock();
   log::AsyncLockGuard lock(role_mutex_);
-  CO_RETURN_IF_ERROR(Usable());
-  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
-    co_return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
-                                              " no longer follows at leader epoch ", leader_epoch));
-  }
+  CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   OpGuard guard(*this);
   Status st = co_await log_->truncate_to(offset);
   if (!st.ok()) {
@@ -389,14 +389,10 @@ Task<Status> Partition::TruncateTo(Offset offset, int32_t leader_epoch) {
 }
 
 Task<Status> Partition::RestartAt(Offset offset, int32_t leader_epoch) {
-  CO_RETURN_IF_ERROR(Usable());
+  CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   co_await role_mutex_.lock();
   log::AsyncLockGuard lock(role_mutex_);
-  CO_RETURN_IF_ERROR(Usable());
-  if (leader_ || leader_epoch != options_.leader_epoch.value()) {
-    co_return absl::AbortedError(absl::StrCat(options_.topic, "-", options_.index,
-                                              " no longer follows at leader epoch ", leader_epoch));
-  }
+  CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   OpGuard guard(*this);
   Status st = co_await log_->restart_at(offset);
   if (!st.ok()) {

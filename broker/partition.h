@@ -231,6 +231,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Rebuilds producers_ from the log's tail unless it is loaded. On the partition's reactor.
   Task<Status> LoadProducerState();
   Status NotLeader() const;
+  // The follower operations' check (before and after taking the role mutex): usable, and still
+  // following at `leader_epoch` (else kAborted).
+  Status StillFollowing(int32_t leader_epoch) const;
   void Fail(const Status& error);
   void Complete(CommitWaiter& w, Status result);
 

@@ -82,14 +82,7 @@ class QuorumCluster {
   void StartController(int id) {
     BrokerProcessOptions o;
     o.data_dir = tmp_.file(absl::StrCat("controller-", id));
-    o.extra_args = {"--roles",
-                    "controller",
-                    "--node-id",
-                    std::to_string(id),
-                    "--controller-listen",
-                    absl::StrCat("127.0.0.1:", ports_[id]),
-                    "--set",
-                    "controller.quorum.voters=" + voters_};
+    o.extra_args = spool::testing::ControllerProcessArgs(id, ports_[id], voters_);
     o.extra_args.insert(o.extra_args.end(), controller_args.begin(), controller_args.end());
     auto p = BrokerProcess::Start(o);
     ASSERT_TRUE(p.ok()) << p.status();

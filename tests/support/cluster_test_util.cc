@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace spool::testing {
 
 uint16_t FreePort() {
@@ -22,6 +24,17 @@ uint16_t FreePort() {
   }
   ::close(fd);
   return port;
+}
+
+std::vector<std::string> ControllerProcessArgs(int id, uint16_t port, const std::string& voters) {
+  return {"--roles",
+          "controller",
+          "--node-id",
+          std::to_string(id),
+          "--controller-listen",
+          absl::StrCat("127.0.0.1:", port),
+          "--set",
+          "controller.quorum.voters=" + voters};
 }
 
 double MsSince(std::chrono::steady_clock::time_point t) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/io/socket.h"
@@ -24,6 +25,10 @@ double MsSince(std::chrono::steady_clock::time_point t);
 
 // The p-quantile (0..1) of `v` (0 when empty).
 double Percentile(std::vector<double> v, double p);
+
+// spoold flags for a controller-only process `id` listening on 127.0.0.1:`port`, in the quorum
+// `voters` ("id@host:port,...").
+std::vector<std::string> ControllerProcessArgs(int id, uint16_t port, const std::string& voters);
 
 // One request/response on a fresh connection: the response, or the connect/transport status.
 template <typename Response>

@@ -30,14 +30,7 @@ void ReplicatedCluster::StartAll() {
   for (const auto& [id, port] : controller_ports_) {
     BrokerProcessOptions o;
     o.data_dir = tmp_.file(absl::StrCat("controller-", id));
-    o.extra_args = {"--roles",
-                    "controller",
-                    "--node-id",
-                    std::to_string(id),
-                    "--controller-listen",
-                    absl::StrCat("127.0.0.1:", port),
-                    "--set",
-                    "controller.quorum.voters=" + voters_};
+    o.extra_args = testing::ControllerProcessArgs(id, port, voters_);
     o.extra_args.insert(o.extra_args.end(), options_.controller_args.begin(),
                         options_.controller_args.end());
     auto p = BrokerProcess::Start(o);

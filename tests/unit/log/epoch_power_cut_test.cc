@@ -25,11 +25,7 @@ using log::PartitionLog;
 using testing::AppendUnder;
 
 LogConfig Config() {
-  LogConfig c;
-  c.segment_bytes = 2000;
-  c.index_interval_bytes = 300;
-  c.retention_ms = -1;
-  return c;
+  return testing::SmallSegments(2000, 300);
 }
 
 struct ModelEntry {

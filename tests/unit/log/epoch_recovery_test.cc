@@ -31,11 +31,7 @@ using testing::AppendUnder;
 using testing::Entries;
 
 LogConfig Config() {
-  LogConfig c;
-  c.segment_bytes = 2000;
-  c.index_interval_bytes = 300;
-  c.retention_ms = -1;
-  return c;
+  return testing::SmallSegments(2000, 300);
 }
 
 class EpochRecoveryTest : public testing::LogTest {

@@ -55,6 +55,15 @@ inline Task<int64_t> AppendUnder(log::PartitionLog& plog, int records, int32_t e
 using Epochs = std::vector<log::LeaderEpochEntry>;
 
 // {epoch, start} pairs as a list, for short expectations: Entries({{0, 0}, {2, 5}}).
+// A log config with small segments and a dense index, no retention (the epoch tests' logs).
+inline log::LogConfig SmallSegments(uint64_t segment_bytes, uint32_t index_interval_bytes) {
+  log::LogConfig c;
+  c.segment_bytes = segment_bytes;
+  c.index_interval_bytes = index_interval_bytes;
+  c.retention_ms = -1;
+  return c;
+}
+
 inline Epochs Entries(std::initializer_list<std::pair<int32_t, int64_t>> pairs) {
   Epochs out;
   for (auto [e, s] : pairs) out.push_back(log::LeaderEpochEntry{e, Offset(s)});

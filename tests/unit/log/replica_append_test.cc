@@ -29,11 +29,7 @@ using testing::AppendUnder;
 using testing::Entries;
 
 LogConfig Config() {
-  LogConfig c;
-  c.segment_bytes = 4000;
-  c.index_interval_bytes = 500;
-  c.retention_ms = -1;
-  return c;
+  return testing::SmallSegments(4000, 500);
 }
 
 class ReplicaAppendTest : public testing::LogTest {
