@@ -44,7 +44,9 @@ class BrokerImpl final : public Broker {
     core_.partitions.set_role_listener(
         [this](std::vector<std::shared_ptr<const TopicInfo>> topics) -> Task<void> {
           if (follower_ != nullptr) replicas_.set_broker_epoch(follower_->broker_epoch());
-          co_await replicas_.ApplyRoles(std::move(topics));
+          co_await replicas_.ApplyRoles(topics);
+          // Coordinators follow the offsets partitions' leaders (after the roles are applied).
+          co_await core_.groups.OnRoles(topics);
         });
   }
 

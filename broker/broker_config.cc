@@ -293,6 +293,9 @@ Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
     SPOOL_SET_(c.groups.offset_metadata_max_bytes, ParseInt<int32_t>(key, v, 0, kI32Max));
   } else if (key == "offsets.topic.num.partitions") {
     SPOOL_SET_(c.groups.offsets_topic_num_partitions, ParseInt<int32_t>(key, v, 1, 1000));
+  } else if (key == "offsets.topic.replication.factor") {
+    SPOOL_SET_(c.groups.offsets_topic_replication_factor,
+               ParseInt<int32_t>(key, v, 1, 64));  // kMaxReplicationFactor
   } else if (key == "offsets.commit.timeout.ms") {
     SPOOL_SET_(c.groups.offsets_commit_timeout_ms, ParseInt<int32_t>(key, v, 1, kI32Max));
   } else if (key == "socket.request.max.bytes") {

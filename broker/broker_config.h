@@ -42,6 +42,10 @@ struct BrokerConfig {
   // single-node mode (both roles, no voters given): spoold then fills in this node alone at the
   // controller listener's bound address (SingleNodeQuorum() tells).
   std::vector<raft::QuorumVoter> voters;
+  // Set by spoold when it filled `voters` in single-node mode: no other broker can ever join
+  // (the controller listener is this process's alone), so internal topics are made with one
+  // replica at once. An empty `voters` (the in-process controller of Broker::Open) means so too.
+  bool single_node = false;
   // The controller listener: `controller.listener` (Spool's key) or the `listeners` entry named
   // `controller.listener.names` (default CONTROLLER). Loopback and an ephemeral port by default
   // (a single voter needs no peers); spoold writes the bound port back here.

@@ -18,7 +18,10 @@ struct GroupConfig {
   int64_t offsets_retention_check_interval_ms = 600000;    // offsets.retention.check.interval.ms
   int32_t offset_metadata_max_bytes = 4096;                // offset.metadata.max.bytes
   int32_t offsets_topic_num_partitions = 8;                // offsets.topic.num.partitions
-  int32_t offsets_commit_timeout_ms = 5000;                // offsets.commit.timeout.ms
+  // offsets.topic.replication.factor: the replication factor __consumer_offsets is created with
+  // (group_manager.h says when; a single-node cluster makes it with 1).
+  int32_t offsets_topic_replication_factor = 3;
+  int32_t offsets_commit_timeout_ms = 5000;  // offsets.commit.timeout.ms
 };
 
 }  // namespace spool::broker

@@ -37,10 +37,15 @@ Task<StatusOr<Response>> HandleFindCoordinator(
     co_return MakeResponse(frame.header(), r);
   }
   if (core.groups.num_partitions() == 0) {
-    r.set_error_code(ErrorCode::COORDINATOR_NOT_AVAILABLE);
-    r.set_error_message("the group coordinator is not running yet");
-    r.set_node_id(-1);
-    co_return MakeResponse(frame.header(), r);
+    // __consumer_offsets is made at the first need in a cluster (group_manager.h).
+    Status made = co_await core.groups.EnsureOffsetsTopic();
+    if (!made.ok() || core.groups.num_partitions() == 0) {
+      r.set_error_code(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+      r.set_error_message(made.ok() ? "the group coordinator is not running yet"
+                                    : std::string(made.message()));
+      r.set_node_id(-1);
+      co_return MakeResponse(frame.header(), r);
+    }
   }
   // The coordinator is the leader of the group's __consumer_offsets partition.
   const int32_t node = core.groups.CoordinatorNode(request->key());

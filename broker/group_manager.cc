@@ -38,6 +38,7 @@ struct GroupManager::Slot {
   int32_t partition;
   GroupCoordinator coordinator;
   std::shared_ptr<Partition> log;
+  uint64_t term = 0;  // the leadership term of `log` this coordinator runs in
   bool loading = true;
   bool closed = false;
   std::deque<std::shared_ptr<Write>> queue;
@@ -107,57 +108,146 @@ GroupCoordinator& GroupManager::CoordinatorOf(Slot& slot) {
   return slot.coordinator;
 }
 
+Task<Status> GroupManager::CreateOffsetsTopic(int32_t replication_factor) {
+  const std::string topic(kOffsetsTopic);
+  if (replication_factor == 0) {
+    std::shared_ptr<const BrokerList> brokers = partitions_.Brokers();
+    const int32_t live = brokers == nullptr ? 0 : static_cast<int32_t>(brokers->size());
+    if (live == 0) co_return absl::UnavailableError("no live broker to place " + topic + " on");
+    replication_factor = std::min(group_config_.offsets_topic_replication_factor, live);
+    if (replication_factor < group_config_.offsets_topic_replication_factor) {
+      LogInfo(absl::StrCat("creating ", topic, " with replication_factor=", replication_factor,
+                           " below offsets.topic.replication.factor=",
+                           group_config_.offsets_topic_replication_factor,
+                           ": only that many brokers are live"));
+    }
+  }
+  CreateTopicSpec spec;
+  spec.name = topic;
+  spec.num_partitions = group_config_.offsets_topic_num_partitions;
+  spec.replication_factor = replication_factor;
+  // Commits are acknowledged after fdatasync whatever the broker's default flush policy;
+  // there is no compaction yet, so nothing is deleted by age (tombstones are replayed).
+  // Batches up to twice the largest request body: a commit or a group's metadata is made from
+  // one request's worth of strings (plus the group's other members for metadata).
+  const uint64_t max_batch = std::min<uint64_t>(
+      kMaxMessageBytesLimit, std::max<uint64_t>(config_.log_defaults.max_message_bytes,
+                                                2ull * config_.frame_limits.max_body_bytes + 4096));
+  spec.configs = {{"flush.policy", "durable"},
+                  {"retention.ms", "-1"},
+                  {"max.message.bytes", absl::StrCat(max_batch)}};
+  Status made = co_await partitions_.EnsureTopic(std::move(spec));
+  if (!made.ok()) {
+    co_return Status(made.code(), absl::StrCat("creating ", topic, ": ", made.message()));
+  }
+  std::shared_ptr<const TopicInfo> info = partitions_.FindTopic(topic);
+  if (info == nullptr) co_return absl::InternalError(absl::StrCat(topic, " is not published"));
+  num_partitions_.store(info->num_partitions);
+  co_return Status();
+}
+
+Task<Status> GroupManager::EnsureOffsetsTopic() {
+  if (num_partitions() > 0) co_return Status();
+  if (creating_.exchange(true)) {
+    co_return absl::UnavailableError(absl::StrCat(std::string(kOffsetsTopic), " is being created"));
+  }
+  Status made = co_await CreateOffsetsTopic(0);
+  creating_.store(false);
+  co_return made;
+}
+
 Task<Status> GroupManager::Open() {
   const std::string topic(kOffsetsTopic);
   std::shared_ptr<const TopicInfo> info = partitions_.FindTopic(topic);
   if (info == nullptr) {
-    CreateTopicSpec spec;
-    spec.name = topic;
-    spec.num_partitions = group_config_.offsets_topic_num_partitions;
-    // Commits are acknowledged after fdatasync whatever the broker's default flush policy;
-    // there is no compaction yet, so nothing is deleted by age (tombstones are replayed).
-    // Batches up to twice the largest request body: a commit or a group's metadata is made from
-    // one request's worth of strings (plus the group's other members for metadata).
-    const uint64_t max_batch =
-        std::min<uint64_t>(kMaxMessageBytesLimit,
-                           std::max<uint64_t>(config_.log_defaults.max_message_bytes,
-                                              2ull * config_.frame_limits.max_body_bytes + 4096));
-    spec.configs = {{"flush.policy", "durable"},
-                    {"retention.ms", "-1"},
-                    {"max.message.bytes", absl::StrCat(max_batch)}};
-    Status made = co_await partitions_.EnsureTopic(std::move(spec));
-    if (!made.ok()) {
-      co_return Status(made.code(), absl::StrCat("creating ", topic, ": ", made.message()));
+    const int32_t wanted = group_config_.offsets_topic_replication_factor;
+    std::shared_ptr<const BrokerList> brokers = partitions_.Brokers();
+    const int32_t live = brokers == nullptr ? 0 : static_cast<int32_t>(brokers->size());
+    if (config_.single_node || config_.voters.empty()) {
+      CO_RETURN_IF_ERROR(co_await CreateOffsetsTopic(1));
+    } else if (live >= wanted) {
+      Status made = co_await CreateOffsetsTopic(wanted);
+      if (!made.ok()) {
+        LogInfo(absl::StrCat(topic, " not created at start-up error=\"", made.ToString(),
+                             "\"; the first FindCoordinator tries again"));
+      }
+    } else {
+      LogInfo(absl::StrCat(topic, " waits for the first FindCoordinator: live_brokers=", live,
+                           " offsets.topic.replication.factor=", wanted));
     }
     info = partitions_.FindTopic(topic);
-    if (info == nullptr) co_return absl::InternalError(absl::StrCat(topic, " is not published"));
   } else if (info->num_partitions != group_config_.offsets_topic_num_partitions) {
     LogInfo(absl::StrCat("offsets topic keeps its partitions=", info->num_partitions,
                          " (offsets.topic.num.partitions=",
                          group_config_.offsets_topic_num_partitions, " applies to a new one)"));
   }
-  num_partitions_.store(info->num_partitions);
-  const int32_t n = info->num_partitions;
-  absl::AnyInvocable<Task<void>(Shard&)> start = [this, n, topic](Shard& s) -> Task<void> {
+  if (info != nullptr) num_partitions_.store(info->num_partitions);
+  absl::AnyInvocable<Task<void>(Shard&)> start = [this](Shard& s) -> Task<void> {
     ShardLocal& l = *locals_[static_cast<size_t>(s.id)];
-    for (int32_t p = 0; p < n; p++) {
-      if (partitions_.OwnerShard(topic, p) != s.id) continue;
-      std::shared_ptr<Partition> part = partitions_.LocalPartition(topic, p);
-      if (part == nullptr) continue;
-      auto slot = std::make_shared<Slot>(p, group_config_, clock_, std::move(part));
-      slot->pump_idle = std::make_unique<io::Event>(*s.reactor);
-      slot->pump_idle->set();
-      slot->timers = &partitions_.LocalTimers();
-      l.slots[p] = slot;
-      s.reactor->spawn(Load(this, slot));
-    }
     l.open = true;
     l.timers = &partitions_.LocalTimers();
     ArmExpiry(s.id);
+    SyncSlots(s.id);
     co_return;
   };
   co_await shards_.on_all(std::move(start));
   co_return Status();
+}
+
+Task<void> GroupManager::OnRoles(const std::vector<std::shared_ptr<const TopicInfo>>& topics) {
+  bool offsets = false;
+  for (const std::shared_ptr<const TopicInfo>& t : topics) {
+    if (t->name != kOffsetsTopic) continue;
+    offsets = true;
+    num_partitions_.store(t->num_partitions);
+  }
+  if (!offsets) co_return;
+  absl::AnyInvocable<Task<void>(Shard&)> sync = [this](Shard& s) -> Task<void> {
+    SyncSlots(s.id);
+    co_return;
+  };
+  co_await shards_.on_all(std::move(sync));
+}
+
+void GroupManager::Retire(Slot& slot) {
+  slot.closed = true;
+  slot.coordinator.Shutdown(ErrorCode::NOT_COORDINATOR);
+  if (slot.timers != nullptr) slot.timers->Cancel(slot.timer);
+  slot.timer = RequestTimers::kNoTimer;
+}
+
+void GroupManager::SyncSlots(int shard) {
+  ShardLocal& l = *locals_[static_cast<size_t>(shard)];
+  if (!l.open) return;
+  const std::string topic(kOffsetsTopic);
+  const int32_t n = num_partitions();
+  for (auto it = l.slots.begin(); it != l.slots.end();) {
+    Slot& slot = *it->second;
+    std::shared_ptr<Partition> part = partitions_.LocalPartition(topic, it->first);
+    if (it->first < n && part != nullptr && part == slot.log && !part->closed() &&
+        part->is_leader() && part->term() == slot.term) {
+      ++it;
+      continue;
+    }
+    LogInfo(absl::StrCat("group coordinator of offsets partition=", it->first,
+                         " stopped: this broker no longer leads it in that term"));
+    Retire(slot);
+    it = l.slots.erase(it);
+  }
+  io::Reactor& reactor = *shards_.shard(shard).reactor;
+  for (int32_t p = 0; p < n; p++) {
+    if (partitions_.OwnerShard(topic, p) != shard || l.slots.contains(p)) continue;
+    std::shared_ptr<Partition> part = partitions_.LocalPartition(topic, p);
+    if (part == nullptr || part->closed() || !part->is_leader()) continue;
+    const uint64_t term = part->term();
+    auto slot = std::make_shared<Slot>(p, group_config_, clock_, std::move(part));
+    slot->term = term;
+    slot->pump_idle = std::make_unique<io::Event>(reactor);
+    slot->pump_idle->set();
+    slot->timers = &partitions_.LocalTimers();
+    l.slots[p] = slot;
+    reactor.spawn(Load(this, slot));
+  }
 }
 
 Task<void> GroupManager::Close() {
@@ -256,7 +346,7 @@ Task<Status> GroupManager::WriteDurable(std::shared_ptr<Slot> slot,
   StartPump(slot);
   co_await w->done.wait();
   CO_RETURN_IF_ERROR(w->last.status());
-  co_return co_await slot->log->WaitCommitted(*w->last, deadline_ns);
+  co_return co_await slot->log->WaitCommitted(*w->last, deadline_ns, slot->term);
 }
 
 void GroupManager::StartPump(const std::shared_ptr<Slot>& slot) {
@@ -270,6 +360,12 @@ Task<void> GroupManager::Pump(std::shared_ptr<Slot> slot) {
   while (!slot->queue.empty()) {
     std::shared_ptr<Write> w = std::move(slot->queue.front());
     slot->queue.pop_front();
+    if (slot->closed) {
+      // Retired (another term, or another broker, coordinates now): its records stay unwritten.
+      w->last = proto::ErrorToStatus(ErrorCode::NOT_COORDINATOR, "the coordinator moved");
+      w->done.set();
+      continue;
+    }
     StatusOr<log::AppendResult> r = co_await slot->log->Append(w->batch);
     if (r.ok()) {
       w->last = r->last_offset;
@@ -333,11 +429,12 @@ void GroupManager::ArmExpiry(int shard) {
 Task<void> GroupManager::Load(GroupManager* self, std::shared_ptr<Slot> slot) {
   const auto start = std::chrono::steady_clock::now();
   Offset next = slot->log->log_start_offset();
-  const Offset end = slot->log->high_watermark();
+  // Up to the log end, not the HW: see the header. This broker leads, so nothing cuts the log.
+  const Offset end = slot->log->log().visible_end_offset();
   uint64_t records = 0;
   uint64_t skipped = 0;
   while (next < end && !slot->closed) {
-    StatusOr<log::ReadResult> read = co_await slot->log->Read(next, 1 << 20);
+    StatusOr<log::ReadResult> read = co_await slot->log->ReadForReplica(next, 1 << 20);
     if (!read.ok() || read->slices.empty() || read->next_offset <= next) {
       LogRateLimited(LogKind::kStorage,
                      absl::StrCat("loading offsets partition=", slot->partition, " stopped at ",

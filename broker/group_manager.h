@@ -1,25 +1,38 @@
 // GroupManager: runs the group coordinators of a broker, one GroupCoordinator per partition of
-// `__consumer_offsets`, each on the shard that owns that partition (broker/GROUPS.md).
+// `__consumer_offsets` that this broker leads, each on the shard that owns that partition
+// (broker/GROUPS.md).
 //
-// Placement: group id -> offsets partition (GroupPartition, a stable hash) -> shard
-// (PartitionShard, as for any partition). A handler on any shard reaches a group by a message
-// to that shard (ShardSet::submit_to); the coordinator state is touched only there, never
-// under a lock. CoordinatorNode() is the seam for replication (issue 7): on a single node every
-// offsets partition is led here.
+// Placement: group id -> offsets partition (GroupPartition, a stable hash) -> its leader broker
+// (CoordinatorNode, what FindCoordinator answers) -> shard (PartitionShard, as for any
+// partition). A handler on any shard reaches a group by a message to that shard
+// (ShardSet::submit_to); the coordinator state is touched only there, never under a lock.
+//
+// Leadership: a coordinator runs where its offsets partition is led, for one leadership term
+// (Partition::term()). OnRoles (the role listener, after the ReplicaManager applied the roles)
+// starts one, loading it from the log, where this broker became leader, and stops one where it
+// no longer leads (parked requests answered NOT_COORDINATOR, later ones too): clients find the
+// new coordinator and go on from what the log holds.
 //
 // Durability: records go to the offsets partition through the same log as user data, in the
 // order the coordinator made them (one writer queue per partition). WriteDurable() completes
-// once the records are covered by the partition's high watermark, i.e. after the group-commit
-// fdatasync that acks=all waits for; offset commits are acknowledged only then. Group metadata
+// once the records are covered by the partition's high watermark in the coordinator's term (on
+// every ISR member, fdatasync'd); offset commits are acknowledged only then. Group metadata
 // records are written without holding anyone up.
 //
-// Loading: Open() starts replaying every offsets partition on its shard and returns without
-// waiting; until a partition is replayed, Acquire() of its groups answers
-// COORDINATOR_LOAD_IN_PROGRESS.
+// Creation: `__consumer_offsets` has offsets.topic.num.partitions partitions and
+// offsets.topic.replication.factor replicas. A single-node cluster creates it at Open() with
+// one replica. A cluster creates it at Open() when that many brokers are live, else at the
+// first FindCoordinator (EnsureOffsetsTopic), with min(offsets.topic.replication.factor, live
+// brokers) replicas, logged when fewer: made at a broker's start-up, before its peers register,
+// it would otherwise get one replica where three were meant.
 //
-// Threading: Open() and Close() on shard 0; Acquire(), Changed(), WriteDurable() on the shard
-// that owns the group (OwnerShard()); the rest from any shard. The ShardSet, PartitionManager,
-// config and clock outlive the manager.
+// Loading: a coordinator replays its partition up to the log end (the records of the previous
+// leader that this broker's HW has not caught up with count: they were acknowledged by it);
+// until then, Acquire() of its groups answers COORDINATOR_LOAD_IN_PROGRESS.
+//
+// Threading: Open(), Close() and OnRoles() on shard 0; Acquire(), Changed(), WriteDurable() on
+// the shard that owns the group (OwnerShard()); the rest from any shard. The ShardSet,
+// PartitionManager, config and clock outlive the manager.
 #pragma once
 
 #include <atomic>
@@ -50,9 +63,16 @@ class GroupManager {
   // "crash"), blocking until each has. After Close() there is nothing left to drop.
   ~GroupManager();
 
-  // Creates `__consumer_offsets` if it is missing (offsets.topic.num.partitions; an existing
-  // topic keeps its count), then starts loading every partition on its shard. Shard 0.
+  // Creates `__consumer_offsets` if it is missing and may be made now (see the header; an
+  // existing topic keeps its partition count), then starts a coordinator for every offsets
+  // partition led here. Shard 0.
   Task<Status> Open();
+  // Creates `__consumer_offsets` now if it is missing (see the header); OK once it exists here.
+  // One attempt at a time: a call while another runs returns kUnavailable at once. Any shard.
+  Task<Status> EnsureOffsetsTopic();
+  // The role listener: starts and stops coordinators where leadership of offsets partitions
+  // moved (see the header). Shard 0; a no-op before Open() and after Close().
+  Task<void> OnRoles(const std::vector<std::shared_ptr<const TopicInfo>>& topics);
   // Answers every parked JoinGroup/SyncGroup with NOT_COORDINATOR, stops the timers; later
   // requests get NOT_COORDINATOR. Shard 0.
   Task<void> Close();
@@ -60,7 +80,7 @@ class GroupManager {
   int32_t num_partitions() const { return num_partitions_.load(); }
   int32_t PartitionOf(const std::string& group) const;
   int OwnerShard(const std::string& group) const;
-  // The node that coordinates `group` (single node: this one).
+  // The node that coordinates `group`: its offsets partition's leader (-1: none now).
   int32_t CoordinatorNode(const std::string& group) const;
 
   // On the owning shard: the group's slot, or nullptr with *code NOT_COORDINATOR (not open or
@@ -86,6 +106,12 @@ class GroupManager {
  private:
   struct ShardLocal;
   ShardLocal& local();
+  // The calling shard's coordinators made to match the leadership of its offsets partitions.
+  void SyncSlots(int shard);
+  // Stops a slot's coordinator (NOT_COORDINATOR to whoever waits).
+  static void Retire(Slot& slot);
+  // Makes the topic with `replication_factor` replicas (0: as the header says).
+  Task<Status> CreateOffsetsTopic(int32_t replication_factor);
   static Task<void> Load(GroupManager* self, std::shared_ptr<Slot> slot);
   static Task<void> Pump(std::shared_ptr<Slot> slot);
   static void StartPump(const std::shared_ptr<Slot>& slot);
@@ -97,7 +123,8 @@ class GroupManager {
   const BrokerConfig& config_;
   Clock& clock_;
   GroupConfig group_config_;
-  std::atomic<int32_t> num_partitions_{0};
+  std::atomic<int32_t> num_partitions_{0};  // 0 until the topic exists here
+  std::atomic<bool> creating_{false};       // an EnsureOffsetsTopic() is running
   std::vector<std::unique_ptr<ShardLocal>> locals_;
   bool closed_ = false;
 };

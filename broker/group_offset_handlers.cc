@@ -21,8 +21,15 @@ namespace {
 ErrorCode WriteError(const Status& st) {
   if (st.GetPayload(proto::kErrorCodePayloadUrl).has_value()) {
     const ErrorCode code = proto::ErrorFromStatus(st);
-    // A closing offsets partition: the coordinator is going away.
-    return code == ErrorCode::NOT_LEADER_OR_FOLLOWER ? ErrorCode::NOT_COORDINATOR : code;
+    switch (code) {
+      case ErrorCode::NOT_LEADER_OR_FOLLOWER:  // the offsets partition's leadership moved
+        return ErrorCode::NOT_COORDINATOR;
+      case ErrorCode::NOT_ENOUGH_REPLICAS:  // Kafka's mapping: try again (the ISR may grow)
+      case ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+        return ErrorCode::COORDINATOR_NOT_AVAILABLE;
+      default:
+        return code;
+    }
   }
   if (absl::IsDeadlineExceeded(st)) return ErrorCode::REQUEST_TIMED_OUT;
   return ErrorCode::KAFKA_STORAGE_ERROR;

@@ -331,6 +331,7 @@ Status BindController(ShardSet& shards, BrokerConfig& config, Running& running) 
   if (single) {
     config.voters = {raft::QuorumVoter{raft::NodeId{static_cast<uint32_t>(config.node_id)},
                                        Reachable(running.controller_server->address())}};
+    config.single_node = true;
   }
   LogEvent(LogLevel::kInfo, "spoold",
            absl::StrCat("event=controller_listener_bound address=",

@@ -54,6 +54,12 @@ TEST(BrokerRetentionTest, PeriodicTaskAppliesRetentionBytes) {
         f.partition.log_start_offset() > start0) {
       continue;
     }
+    // The start may have reached the HW (which still lags the appends): nothing to read there
+    // yet, so look again once the HW has moved on.
+    if (f.partition.error_code() == ErrorCode::NONE && f.bytes.empty() &&
+        f.partition.high_watermark() <= start0) {
+      continue;
+    }
     EXPECT_EQ(f.partition.error_code(), ErrorCode::NONE);
     EXPECT_EQ(f.partition.log_start_offset(), start0);
     EXPECT_FALSE(f.bytes.empty());
