@@ -132,6 +132,8 @@ class BrokerImpl final : public Broker {
       options.config.session_timeout_ms = config.broker_session_timeout_ms;
       options.config.auto_leader_rebalance = config.auto_leader_rebalance;
       options.config.leader_imbalance_check_interval_ms = config.leader_imbalance_check_interval_ms;
+      options.config.leader_imbalance_per_broker_percentage =
+          config.leader_imbalance_per_broker_percentage;
       options.config.default_num_partitions = config.default_partitions;
       options.config.default_replication_factor = config.default_replication_factor;
       CO_ASSIGN_OR_RETURN(controller_,

@@ -242,6 +242,8 @@ Status Apply(BrokerConfig& c, std::string_view key, std::string_view v) {
     c.leader_imbalance_check_interval_ms = *seconds * 1000;
   } else if (key == "leader.imbalance.check.interval.ms") {  // Spool's, for tests
     SPOOL_SET_(c.leader_imbalance_check_interval_ms, ParseInt<int64_t>(key, v, 10, 86400000));
+  } else if (key == "leader.imbalance.per.broker.percentage") {
+    SPOOL_SET_(c.leader_imbalance_per_broker_percentage, ParseInt<int32_t>(key, v, 0, 100));
   } else if (key == "replica.fetch.backoff.ms") {
     SPOOL_SET_(c.replica_fetch_backoff_ms, ParseInt<int64_t>(key, v, 1, 60000));
   } else if (key == "log.segment.bytes") {

@@ -76,6 +76,7 @@ struct BrokerConfig {
   int64_t replica_fetch_backoff_ms = 1000;              // replica.fetch.backoff.ms
   bool auto_leader_rebalance = true;                    // auto.leader.rebalance.enable
   int64_t leader_imbalance_check_interval_ms = 300000;  // leader.imbalance.check.interval.seconds
+  int32_t leader_imbalance_per_broker_percentage = 10;  // leader.imbalance.per.broker.percentage
   log::LogConfig log_defaults;  // log.segment.bytes, log.retention.ms, ... per topic
   int64_t retention_check_interval_ms = 5 * 60 * 1000;  // log.retention.check.interval.ms
 

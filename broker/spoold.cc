@@ -168,6 +168,8 @@ Task<Status> StartController(ShardSet* shards, const BrokerConfig* config, Runni
   options.config.session_timeout_ms = config->broker_session_timeout_ms;
   options.config.auto_leader_rebalance = config->auto_leader_rebalance;
   options.config.leader_imbalance_check_interval_ms = config->leader_imbalance_check_interval_ms;
+  options.config.leader_imbalance_per_broker_percentage =
+      config->leader_imbalance_per_broker_percentage;
   options.config.default_num_partitions = config->default_partitions;
   options.config.default_replication_factor = config->default_replication_factor;
   Task<StatusOr<std::unique_ptr<controller::QuorumController>>> starting =

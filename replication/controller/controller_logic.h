@@ -41,6 +41,7 @@ struct ControllerConfig {
   // auto.leader.rebalance.enable and leader.imbalance.check.interval.seconds (in ms here).
   bool auto_leader_rebalance = true;
   int64_t leader_imbalance_check_interval_ms = 300000;
+  int32_t leader_imbalance_per_broker_percentage = 10;  // leader.imbalance.per.broker.percentage
 };
 
 template <typename Reply>

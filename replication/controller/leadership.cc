@@ -1,6 +1,7 @@
 #include "replication/controller/leadership.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -99,7 +100,19 @@ Status ElectOfflineLeaders(RecordBuilder& builder, int32_t broker_id) {
   return absl::OkStatus();
 }
 
-Status ElectPreferredLeaders(RecordBuilder& builder) {
+Status ElectPreferredLeaders(RecordBuilder& builder, int32_t imbalance_percentage) {
+  // Per preferred broker: partitions it should lead, and how many of those it does not.
+  std::map<int32_t, std::pair<int64_t, int64_t>> preferred_of;
+  for (const TopicId& id : TopicIds(builder.image())) {
+    const int32_t count = static_cast<int32_t>(builder.image().FindTopic(id)->partitions.size());
+    for (int32_t p = 0; p < count; ++p) {
+      const PartitionState& state = *builder.image().FindPartition(id, p);
+      if (state.replicas.empty()) continue;
+      auto& [total, elsewhere] = preferred_of[state.replicas.front()];
+      total++;
+      if (state.leader != state.replicas.front()) elsewhere++;
+    }
+  }
   for (const TopicId& id : TopicIds(builder.image())) {
     const int32_t count = static_cast<int32_t>(builder.image().FindTopic(id)->partitions.size());
     for (int32_t p = 0; p < count; ++p) {
@@ -110,6 +123,8 @@ Status ElectPreferredLeaders(RecordBuilder& builder) {
           !builder.image().IsLive(preferred)) {
         continue;
       }
+      const auto [total, elsewhere] = preferred_of[preferred];
+      if (elsewhere * 100 <= total * imbalance_percentage) continue;  // within the threshold
       RETURN_IF_ERROR(builder.Add(PartitionChange(id, p, preferred, std::nullopt)));
     }
   }

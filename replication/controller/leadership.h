@@ -37,12 +37,15 @@ inline constexpr char kUncleanLeaderElectionKey[] = "unclean.leader.election.ena
 // Elects `broker_id` (now live in the builder's image) where a partition is offline.
 [[nodiscard]] Status ElectOfflineLeaders(RecordBuilder& builder, int32_t broker_id);
 
-// Preferred-leader election (Kafka's auto.leader.rebalance): each partition whose first replica
-// (the preferred leader) is not its leader, but is live and in the ISR, is led by it again.
-// Nothing else changes (the ISR stays), so no acknowledged write is at risk: the new leader has
-// every committed record. Adds nothing when every partition is led by its preferred replica or
-// that replica cannot lead now.
-[[nodiscard]] Status ElectPreferredLeaders(RecordBuilder& builder);
+// Preferred-leader election (Kafka's auto.leader.rebalance): for each broker whose imbalance
+// ratio (of the partitions it is the preferred leader of, the share it does not lead) is above
+// `imbalance_percentage` (leader.imbalance.per.broker.percentage; 0: any imbalance), each of
+// those partitions whose preferred leader (first replica) is live and in the ISR is led by it
+// again. Nothing else changes (the ISR stays), so no acknowledged write is at risk: the new leader
+// has every committed record. Adds nothing when every partition is led by its preferred replica,
+// no broker is over the threshold, or the replicas cannot lead now.
+[[nodiscard]] Status ElectPreferredLeaders(RecordBuilder& builder,
+                                           int32_t imbalance_percentage = 0);
 
 // For a topic that now allows unclean election: each offline partition with a live replica is
 // led by the first live replica (assignment order), ISR := itself.

@@ -318,7 +318,8 @@ Task<void> QuorumController::RebalanceLeadersNow() {
   Status ready = co_await AwaitActive();
   if (ready.ok()) {
     RecordBuilder builder(state_.latest());
-    Status st = ElectPreferredLeaders(builder);
+    Status st =
+        ElectPreferredLeaders(builder, options_.config.leader_imbalance_per_broker_percentage);
     std::vector<v1::MetadataRecord> records = std::move(builder).Take();
     if (st.ok() && !records.empty()) {
       Status committed = co_await ProposeAndCommit(std::move(records), 0);

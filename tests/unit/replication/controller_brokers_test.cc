@@ -389,3 +389,49 @@ TEST(ControllerLeadership, PreferredLeaderElectionMovesLeadershipBackWhenTheRepl
 
 }  // namespace
 }  // namespace spool::controller
+
+namespace spool::controller {
+namespace {
+
+// leader.imbalance.per.broker.percentage: a broker's preferred partitions move back only when
+// more than that share of them is led elsewhere.
+TEST(ControllerLeadership, PreferredLeaderElectionWaitsForTheImbalanceThreshold) {
+  testing::TestController c;
+  for (int32_t b = 1; b <= 3; ++b) c.AddBroker(b);
+  const TopicId t = c.CreateTopic("t", 30, 3);  // 10 partitions preferred by each broker
+  std::vector<int32_t> of_first;                // partitions broker replicas[0] of p0 prefers
+  const int32_t broker = c.Partition(t, 0).replicas[0];
+  for (int32_t p = 0; p < 30; ++p) {
+    if (c.Partition(t, p).replicas[0] == broker) of_first.push_back(p);
+  }
+  ASSERT_GE(of_first.size(), 5u);
+  auto move_away = [&](int32_t p) {
+    const PartitionState s = c.Partition(t, p);
+    RecordBuilder builder(c.image);
+    ASSERT_TRUE(builder.Add(PartitionChange(t, p, s.replicas[1], std::nullopt)).ok());
+    c.Commit(std::move(builder).Take());
+  };
+  // Percentage the broker does not lead, as the threshold sees it.
+  const int64_t total = static_cast<int64_t>(of_first.size());
+  int64_t moved = 0;
+  while ((moved + 1) * 100 <= total * 10) move_away(of_first[static_cast<size_t>(moved++)]);
+  {
+    RecordBuilder builder(c.image);
+    ASSERT_TRUE(ElectPreferredLeaders(builder, 10).ok());
+    EXPECT_TRUE(std::move(builder).Take().empty())
+        << moved << " of " << total << " is within 10%: nothing moves";
+  }
+  {
+    RecordBuilder builder(c.image);
+    ASSERT_TRUE(ElectPreferredLeaders(builder, 0).ok());
+    EXPECT_FALSE(std::move(builder).Take().empty()) << "0%: any imbalance moves";
+  }
+  move_away(of_first[static_cast<size_t>(moved++)]);  // now above 10%
+  RecordBuilder builder(c.image);
+  ASSERT_TRUE(ElectPreferredLeaders(builder, 10).ok());
+  c.Commit(std::move(builder).Take());
+  for (int32_t p : of_first) EXPECT_EQ(c.Partition(t, p).leader, broker) << p;
+}
+
+}  // namespace
+}  // namespace spool::controller
