@@ -11,6 +11,13 @@
 // after the killed broker is back and leads its offsets partitions again (preferred leaders),
 // its coordinator holds the last commit too (it replayed what it replicated while down).
 // Printed: kill to the first acknowledged commit on the new coordinator.
+//
+// AGroupMemberConsumesAcrossTheCoordinatorsLoss: a consumer (the library, subscribed in a group,
+// commit_sync after each poll) reads a filled 3-partition RF=3 topic; a third of the way through,
+// the broker that coordinates its group (and leads some of the partitions) is killed. Asserted:
+// the consumer reads every record (at least once) without being restarted, its commits
+// succeed again, and the group's committed offsets end at every partition's end.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -20,7 +27,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "consumer/consumer.h"
 #include "gtest/gtest.h"
+#include "producer/producer.h"
 #include "proto/api.pb.h"
 #include "proto/errors.h"
 #include "proto/group.pb.h"
@@ -200,6 +210,105 @@ TEST(GroupFailoverTest, CommitsSurviveTheCoordinatorsBroker) {
       "coordinator failover: kill of broker %d to the first commit acknowledged by "
       "broker %d: %.0f ms; %lld commits acknowledged\n",
       victim, coordinator, first_ack_ms.value_or(-1), static_cast<long long>(acked));
+}
+
+TEST(GroupFailoverTest, AGroupMemberConsumesAcrossTheCoordinatorsLoss) {
+  ReplicatedCluster c(ClusterOptions());
+  ASSERT_NO_FATAL_FAILURE(c.StartAll());
+  const std::string topic = "consumed";
+  constexpr int kPartitions = 3;
+  constexpr int64_t kRecords = 3000;
+  ASSERT_TRUE(c.CreateTopic(topic, kPartitions, 3, {{"min.insync.replicas", "2"}}).ok())
+      << c.Logs();
+  {
+    ProducerConfig pc;
+    pc.bootstrap_servers = c.bootstrap();
+    pc.acks = -1;
+    StatusOr<std::unique_ptr<Producer>> producer = Producer::Create(pc);
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    std::atomic<int64_t> failed{0};
+    for (int64_t i = 0; i < kRecords; i++) {
+      ProducerRecord r;
+      r.topic = topic;
+      r.partition = static_cast<int32_t>(i % kPartitions);
+      r.value = std::to_string(i);
+      ASSERT_TRUE((*producer)
+                      ->send(r,
+                             [&failed](StatusOr<RecordMetadata> md) {
+                               if (!md.ok()) failed++;
+                             })
+                      .ok());
+    }
+    (*producer)->flush();
+    ASSERT_EQ(failed.load(), 0) << c.Logs();
+  }
+
+  ConsumerConfig cc;
+  cc.bootstrap_servers = absl::StrSplit(c.bootstrap(), ',');
+  cc.group_id = kGroup;
+  cc.auto_offset_reset = OffsetResetPolicy::kEarliest;
+  cc.enable_auto_commit = false;
+  cc.max_poll_records = 50;
+  cc.session_timeout_ms = 10000;
+  cc.heartbeat_interval_ms = 500;
+  cc.request_timeout_ms = 5000;
+  cc.retry_backoff_ms = 50;
+  StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(cc);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  ASSERT_TRUE((*consumer)->subscribe({topic}).ok());
+
+  std::vector<bool> seen(static_cast<size_t>(kRecords), false);
+  int64_t distinct = 0;
+  int victim = -1;
+  SteadyClock::time_point killed_at;
+  std::optional<double> commit_back_ms;
+  const auto until = SteadyClock::now() + Millis(90000);
+  while (distinct < kRecords) {
+    ASSERT_LT(SteadyClock::now(), until) << distinct << " of " << kRecords << " records read\n"
+                                         << c.Logs();
+    StatusOr<ConsumerRecords> records = (*consumer)->poll(std::chrono::milliseconds(200));
+    ASSERT_TRUE(records.ok()) << records.status();
+    for (const ConsumerRecord& r : *records) {
+      ASSERT_TRUE(r.value.has_value());
+      const int64_t i = std::stoll(std::string(*r.value));
+      ASSERT_TRUE(i >= 0 && i < kRecords) << i;
+      if (!seen[static_cast<size_t>(i)]) {
+        seen[static_cast<size_t>(i)] = true;
+        distinct++;
+      }
+    }
+    if (records->empty()) continue;
+    Status committed = (*consumer)->commit_sync();
+    if (victim > 0 && committed.ok() && !commit_back_ms) commit_back_ms = MsSince(killed_at);
+    if (victim < 0 && distinct >= kRecords / 3) {
+      victim = FindCoordinator(c, -1, Millis(10000));
+      ASSERT_GT(victim, 0) << c.Logs();
+      c.node(victim).Kill();
+      killed_at = SteadyClock::now();
+    }
+  }
+  // Everything read: the last commit (retried until the group is settled) covers every end.
+  Status last;
+  const auto commit_until = SteadyClock::now() + Millis(30000);
+  do {
+    (void)(*consumer)->poll(std::chrono::milliseconds(50));
+    last = (*consumer)->commit_sync();
+  } while (!last.ok() && SteadyClock::now() < commit_until);
+  ASSERT_TRUE(last.ok()) << last;
+  std::vector<TopicPartition> all;
+  for (int p = 0; p < kPartitions; p++) all.push_back(TopicPartition{topic, p});
+  StatusOr<OffsetMap> offsets = (*consumer)->committed(all);
+  ASSERT_TRUE(offsets.ok()) << offsets.status();
+  for (const TopicPartition& tp : all) {
+    auto it = offsets->find(tp);
+    ASSERT_NE(it, offsets->end()) << tp;
+    EXPECT_EQ(it->second.offset, kRecords / kPartitions) << tp;
+  }
+  ASSERT_TRUE((*consumer)->close().ok());
+  std::printf(
+      "group member: coordinator broker %d killed; first commit acknowledged again "
+      "%.0f ms later; %lld records read\n",
+      victim, commit_back_ms.value_or(-1), static_cast<long long>(distinct));
 }
 
 }  // namespace
