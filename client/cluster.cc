@@ -55,13 +55,17 @@ Task<StatusOr<std::shared_ptr<BrokerConnection>>> Cluster::Connect(int32_t node_
                                                                    io::HostPort where) {
   StatusOr<std::unique_ptr<BrokerConnection>> conn =
       co_await BrokerConnection::Connect(reactor_, where, options_.connection);
-  if (!conn.ok()) co_return conn.status();
+  if (!conn.ok()) {
+    failed_at_ns_[node_id] = SystemClock::Get().monotonic_ns();
+    co_return conn.status();
+  }
   std::shared_ptr<BrokerConnection> shared = *std::move(conn);
   if (closed_) {
     co_await shared->close();
     co_return absl::CancelledError("cluster closed");
   }
   connections_[node_id] = shared;
+  failed_at_ns_.erase(node_id);
   co_return shared;
 }
 
@@ -90,11 +94,20 @@ Task<StatusOr<std::shared_ptr<BrokerConnection>>> Cluster::any_connection() {
   if (closed_) co_return absl::CancelledError("cluster closed");
   for (const auto& [id, conn] : connections_) {
     if (!conn->broken()) co_return conn;
+    failed_at_ns_.try_emplace(id, SystemClock::Get().monotonic_ns());
   }
   if (bootstrap_connection_ && !bootstrap_connection_->broken()) co_return bootstrap_connection_;
   Status last = absl::UnavailableError("no bootstrap servers configured");
-  std::vector<int32_t> known;
-  for (const auto& [id, where] : brokers_) known.push_back(id);
+  // Brokers that never failed first, then those that failed longest ago; the bootstrap servers
+  // come before any that failed.
+  std::vector<std::pair<int64_t, int32_t>> order;
+  for (const auto& [id, where] : brokers_) {
+    auto failed = failed_at_ns_.find(id);
+    order.emplace_back(failed == failed_at_ns_.end() ? 0 : failed->second, id);
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<int32_t> known, failed_before;
+  for (const auto& [at, id] : order) (at == 0 ? known : failed_before).push_back(id);
   for (int32_t id : known) {
     StatusOr<std::shared_ptr<BrokerConnection>> conn = co_await connection(id);
     if (conn.ok()) co_return conn;
@@ -112,6 +125,11 @@ Task<StatusOr<std::shared_ptr<BrokerConnection>>> Cluster::any_connection() {
       bootstrap_connection_ = *std::move(conn);
       co_return bootstrap_connection_;
     }
+    last = conn.status();
+  }
+  for (int32_t id : failed_before) {
+    StatusOr<std::shared_ptr<BrokerConnection>> conn = co_await connection(id);
+    if (conn.ok()) co_return conn;
     last = conn.status();
   }
   co_return proto::ErrorToStatus(proto::ErrorCode::NETWORK_EXCEPTION,

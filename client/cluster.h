@@ -16,6 +16,11 @@
 // ordering does). Connections are shared_ptrs: a caller may keep one across co_awaits; a replaced
 // connection stays valid (and broken) for whoever still holds it.
 //
+// Unreachable brokers: a broker whose connect failed or whose connection broke is tried last
+// when refresh() looks for any broker to ask (the others, then the bootstrap servers, first), so
+// a broker that stopped answering (a crash not yet noticed, a network partition) does not hold
+// up every metadata refresh for a connect timeout.
+//
 // Threading: one reactor thread (a ClientRuntime's). TopicInfo pointers stay valid until the
 // next refresh(); do not hold them across a co_await.
 #pragma once
@@ -106,6 +111,7 @@ class Cluster {
   std::map<int32_t, std::shared_ptr<BrokerConnection>> connections_;
   std::map<int32_t, std::unique_ptr<FifoSemaphore>> gates_;  // one connect at a time, FIFO
   std::shared_ptr<BrokerConnection> bootstrap_connection_;
+  std::map<int32_t, int64_t> failed_at_ns_;  // last connect failure or broken connection
   int64_t last_refresh_ns_ = 0;
   bool closed_ = false;
 };

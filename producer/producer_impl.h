@@ -88,6 +88,13 @@ struct Producer::Impl {
   int requests_in_flight = 0;
   bool metadata_running = false;
   bool metadata_wanted = false;
+  // A broker whose Produce failed in transport (connect failure, broken connection, timeout) gets
+  // no more batches until a metadata refresh asked for after the failure has completed: its
+  // partitions may have moved, and a connect to a broker that does not answer takes a whole
+  // connect timeout (sender.cc).
+  uint64_t metadata_asked = 0;               // refreshes asked for (RequestMetadata calls)
+  uint64_t metadata_answered = 0;            // of those, how many a completed refresh covers
+  std::map<int32_t, uint64_t> node_suspect;  // broker -> metadata_asked at its failure
   int64_t timer_at_ns = 0;
   bool stopping = false;  // close(): no new connections or metadata requests
   bool aborting = false;  // close() past its deadline: fail instead of retrying

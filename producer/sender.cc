@@ -93,6 +93,10 @@ int64_t Producer::Impl::Drain() {
         if (!q.idle()) need_metadata = true;
         continue;
       }
+      if (auto suspect = node_suspect.find(leader); suspect != node_suspect.end()) {
+        if (suspect->second > metadata_answered) continue;  // the refresh will MarkDirty()
+        node_suspect.erase(suspect);  // still the leader after a refresh: try it again
+      }
       if (aborting || node_in_flight[leader] >= config.max_in_flight_requests_per_connection) {
         continue;
       }
@@ -196,6 +200,9 @@ Task<void> Producer::Impl::SendRequest(int32_t node,
   }
 
   if (!failure.ok()) {
+    // The broker may be gone or cut off: ask where the partitions are before sending it more.
+    RequestMetadata();
+    node_suspect[node] = metadata_asked;
     for (auto& b : batches) Retry(std::move(b), failure);
   } else if (config.acks == 0) {
     for (auto& b : batches) Delivered(std::move(b), -1, -1);
@@ -291,6 +298,7 @@ void Producer::Impl::AbortQueued(const Status& why) {
 
 void Producer::Impl::RequestMetadata() {
   if (stopping) return;
+  metadata_asked++;
   metadata_wanted = true;
   if (metadata_running) return;
   metadata_running = true;
@@ -300,6 +308,7 @@ void Producer::Impl::RequestMetadata() {
 Task<void> Producer::Impl::MetadataLoop() {
   while (metadata_wanted && !stopping) {
     metadata_wanted = false;
+    const uint64_t covers = metadata_asked;  // every request so far is answered by this refresh
     std::vector<std::string> names;
     for (TopicState* t : io_topics) names.push_back(t->name());
     {
@@ -308,8 +317,12 @@ Task<void> Producer::Impl::MetadataLoop() {
         if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
       }
     }
-    if (names.empty()) break;
+    if (names.empty()) {
+      metadata_answered = std::max(metadata_answered, covers);  // nothing to ask: nothing held
+      break;
+    }
     Status st = co_await cluster->refresh(names);
+    metadata_answered = std::max(metadata_answered, covers);
     ApplyMetadata(st);
     MarkDirty();
     // Refreshes are at least retry_backoff apart; topics still awaited are asked for again.

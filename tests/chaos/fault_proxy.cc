@@ -65,8 +65,7 @@ struct Conn {
 
 class FaultProxy::Loop {
  public:
-  Loop(int listen_fd, io::HostPort target, uint64_t seed)
-      : listen_fd_(listen_fd), target_(std::move(target)), rng_(seed) {}
+  Loop(int listen_fd, uint64_t seed) : listen_fd_(listen_fd), rng_(seed) {}
   ~Loop() {
     for (Conn& c : conns_) {
       Reset(c.fd[0]);
@@ -164,7 +163,8 @@ class FaultProxy::Loop {
       const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
       stats.accepted++;
-      if (current().refuse) {
+      const Faults now = current();
+      if (now.refuse) {
         Reset(fd);
         continue;
       }
@@ -173,8 +173,8 @@ class FaultProxy::Loop {
       c.fd[1] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       sockaddr_in addr{};
       addr.sin_family = AF_INET;
-      addr.sin_port = htons(target_.port);
-      if (c.fd[1] < 0 || inet_pton(AF_INET, target_.host.c_str(), &addr.sin_addr) != 1) {
+      addr.sin_port = htons(now.target.port);
+      if (c.fd[1] < 0 || inet_pton(AF_INET, now.target.host.c_str(), &addr.sin_addr) != 1) {
         Reset(c.fd[0]);
         if (c.fd[1] >= 0) close(c.fd[1]);
         continue;
@@ -271,7 +271,6 @@ class FaultProxy::Loop {
   }
 
   const int listen_fd_;
-  const io::HostPort target_;
   std::mt19937_64 rng_;
   std::list<Conn> conns_;  // stable addresses while a round points at them
   uint64_t drop_generation_ = 0;
@@ -281,7 +280,7 @@ class FaultProxy::Loop {
 StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(io::HostPort target, uint16_t listen_port,
                                                         uint64_t seed) {
   in_addr probe{};
-  if (inet_pton(AF_INET, target.host.c_str(), &probe) != 1) {
+  if (inet_pton(AF_INET, target.host.c_str(), &probe) != 1) {  // SetTarget's too
     return absl::InvalidArgumentError(
         absl::StrCat("fault proxy target ", target.ToString(), ": a numeric IPv4 address only"));
   }
@@ -292,11 +291,13 @@ StatusOr<std::unique_ptr<FaultProxy>> FaultProxy::Start(io::HostPort target, uin
     close(*fd);
     return port.status();
   }
-  return std::unique_ptr<FaultProxy>(new FaultProxy(*fd, *port, std::move(target), seed));
+  auto proxy = std::unique_ptr<FaultProxy>(new FaultProxy(*fd, *port, seed));
+  proxy->SetTarget(std::move(target));
+  return proxy;
 }
 
-FaultProxy::FaultProxy(int listen_fd, uint16_t port, io::HostPort target, uint64_t seed)
-    : port_(port), loop_(std::make_unique<Loop>(listen_fd, std::move(target), seed)) {
+FaultProxy::FaultProxy(int listen_fd, uint16_t port, uint64_t seed)
+    : port_(port), loop_(std::make_unique<Loop>(listen_fd, seed)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   thread_ = std::thread([this] { Run(); });
 }
@@ -373,12 +374,16 @@ void FaultProxy::RefuseNew(bool refuse) {
 
 void FaultProxy::Heal() {
   Change([](Faults& f) {
-    const uint64_t drops = f.drop_generation;
-    const uint64_t heals = f.heal_generation + 1;
-    f = Faults{};
-    f.drop_generation = drops;
-    f.heal_generation = heals;
+    Faults healed;
+    healed.drop_generation = f.drop_generation;
+    healed.heal_generation = f.heal_generation + 1;
+    healed.target = f.target;
+    f = std::move(healed);
   });
+}
+
+void FaultProxy::SetTarget(io::HostPort target) {
+  Change([&target](Faults& f) { f.target = std::move(target); });
 }
 
 FaultProxy::Stats FaultProxy::stats() const {

@@ -65,6 +65,9 @@ class FaultProxy {
   void DropConnections();
   void RefuseNew(bool refuse);
   void Heal();
+  // Where new connections go from now on (open ones stay where they are): for an endpoint whose
+  // port is known only once it runs, behind a proxy it must advertise from the start.
+  void SetTarget(io::HostPort target);
   Stats stats() const;
 
  private:
@@ -75,10 +78,11 @@ class FaultProxy {
     bool refuse = false;
     uint64_t drop_generation = 0;  // DropConnections() bumps it
     uint64_t heal_generation = 0;  // Heal() bumps it: held chunks are due at once
+    io::HostPort target;
   };
   class Loop;  // fault_proxy.cc
 
-  FaultProxy(int listen_fd, uint16_t port, io::HostPort target, uint64_t seed);
+  FaultProxy(int listen_fd, uint16_t port, uint64_t seed);
   // Applies `edit` to the faults under the lock, then wakes the loop.
   template <typename Edit>
   void Change(Edit edit);

@@ -28,8 +28,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -38,10 +36,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "log/record/batch_reader.h"
 #include "producer/producer.h"
 #include "proto/errors.h"
 #include "tests/support/cluster_test_util.h"
+#include "tests/support/replica_logs.h"
 #include "tests/support/replicated_cluster.h"
 
 namespace spool {
@@ -63,46 +61,6 @@ bool Has(const std::vector<int32_t>& v, int32_t x) {
 int KillCount() {
   const char* env = std::getenv("SPOOL_REPLICATION_KILLS");
   return env != nullptr ? std::max(1, std::atoi(env)) : 3;
-}
-
-// The bytes of every segment of a partition directory, in offset order.
-std::string ReadSegments(const std::string& dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string n = e.path().filename().string();
-    if (n.size() == 24 && n.ends_with(".log")) names.push_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  std::string out;
-  for (const std::string& n : names) {
-    std::ifstream in(dir + "/" + n, std::ios::binary);
-    out.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  return out;
-}
-
-struct Stored {
-  int64_t offset;
-  std::string value;
-};
-
-// The records of a run of whole batches (stops at a torn tail).
-std::vector<Stored> Records(const std::string& bytes) {
-  std::vector<Stored> out;
-  std::span<const std::byte> rest(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size());
-  while (!rest.empty()) {
-    auto reader = record::BatchReader::Open(rest);
-    if (!reader.ok()) break;
-    record::RecordView r;
-    for (;;) {
-      StatusOr<bool> more = reader->Next(&r);
-      if (!more.ok() || !*more) break;
-      out.push_back(Stored{r.offset, r.value ? std::string(record::AsString(*r.value)) : ""});
-    }
-    rest = rest.subspan(reader->header().total_size());
-  }
-  return out;
 }
 
 TEST(ReplicationTest, LeaderKillLoop) {
@@ -223,45 +181,26 @@ TEST(ReplicationTest, LeaderKillLoop) {
 
   int64_t duplicates = 0, order_violations = 0;
   for (int p = 0; p < kPartitions; p++) {
-    std::map<int, std::string> logs;
-    size_t shortest = SIZE_MAX;
-    for (int id : c.ids()) {
-      logs[id] = ReadSegments(absl::StrCat(c.data_dir(id), "/", topic, "-", p));
-      shortest = std::min(shortest, logs[id].size());
-    }
-    for (int id : c.ids()) {
-      EXPECT_EQ(logs[id].substr(0, shortest), logs[1].substr(0, shortest))
-          << "partition " << p << ": node " << id << "'s log differs from node 1's";
-    }
-    const std::vector<Stored> records = Records(logs[1].substr(0, shortest));
-    std::map<int64_t, std::string> at;
-    std::map<std::string, int> seen;
-    int64_t last_seq = -1;
-    for (const Stored& s : records) {
-      at[s.offset] = s.value;
-      if (seen[s.value]++ > 0) {
-        duplicates++;
-        continue;
-      }
-      const int64_t seq = std::stoll(s.value);
-      if (seq < last_seq) order_violations++;
-      last_seq = std::max(last_seq, seq);
-    }
-    int64_t lost = 0;
-    std::lock_guard<std::mutex> l(mu);
-    for (const auto& [seq, where] : acked) {
-      if (where.first != p) continue;
-      auto it = at.find(where.second);
-      if (it == at.end() || it->second != std::to_string(seq)) {
-        if (lost++ < 5) {
-          ADD_FAILURE() << "acknowledged record " << seq << " at " << topic << "-" << p << "@"
-                        << where.second << " is "
-                        << (it == at.end() ? "missing" : "another record: " + it->second);
-        }
+    std::map<int, std::string> dirs;
+    for (int id : c.ids()) dirs[id] = absl::StrCat(c.data_dir(id), "/", topic, "-", p);
+    std::map<int64_t, std::string> acked_here;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (const auto& [seq, where] : acked) {
+        if (where.first == p) acked_here[where.second] = std::to_string(seq);
       }
     }
-    EXPECT_EQ(lost, 0) << "partition " << p;
+    const testing::ReplicaCheck check = testing::CheckReplicaLogs(dirs, acked_here);
+    for (const std::string& problem : check.problems) {
+      ADD_FAILURE() << topic << "-" << p << ": " << problem;
+    }
+    EXPECT_EQ(check.lost, 0) << "partition " << p;
+    EXPECT_EQ(check.duplicates, 0) << "partition " << p;
+    EXPECT_EQ(check.order_violations, 0) << "partition " << p;
+    duplicates += check.duplicates;
+    order_violations += check.order_violations;
   }
+  EXPECT_EQ(failed, 0) << "sends failed (delivery.timeout.ms is 120 s)";
   std::printf(
       "replication kill loop: %zu acknowledged, %lld failed, %lld duplicates, %lld order "
       "violations over %d kills\n",

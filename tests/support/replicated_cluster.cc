@@ -45,6 +45,7 @@ void ReplicatedCluster::StartAll() {
                     std::to_string(i), "--set",  "controller.quorum.voters=" + voters_};
     o.extra_args.insert(o.extra_args.end(), options_.broker_args.begin(),
                         options_.broker_args.end());
+    if (options_.customize_broker) options_.customize_broker(i, o.extra_args);
     o.start_timeout = Millis(60000);
     auto p = BrokerProcess::Launch(o);
     ASSERT_TRUE(p.ok()) << p.status();

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +36,9 @@ class ReplicatedCluster {
     // Flags for every broker / controller process, e.g. {"--set", "replica.lag.time.max.ms=2000"}.
     std::vector<std::string> broker_args;
     std::vector<std::string> controller_args;
+    // Called for each broker before its first start, with its id and its flags so far (later
+    // flags win: e.g. a --set controller.quorum.voters=... through a fault proxy).
+    std::function<void(int id, std::vector<std::string>& args)> customize_broker;
   };
   explicit ReplicatedCluster(Options options);
 
@@ -46,6 +50,8 @@ class ReplicatedCluster {
   bool running(int id) const { return nodes_.at(id)->running(); }
   std::string bootstrap() const;  // "127.0.0.1:p1,127.0.0.1:p2,..." of the broker listeners
   const std::string& data_dir(int id) const { return dirs_.at(id); }
+  // The controller listener port of controller `id` (101, 102, ...), chosen at construction.
+  uint16_t controller_port(int id) const { return controller_ports_.at(id); }
 
   // Creates a topic through any running node: OK or the error.
   Status CreateTopic(const std::string& name, int32_t partitions, int32_t replication_factor,

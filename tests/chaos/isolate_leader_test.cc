@@ -1,0 +1,187 @@
+// Isolating a partition leader from everyone (clients, its followers and the controller) while an
+// idempotent acks=all producer writes; then healing. 3 broker processes and a controller process
+// (tests/support/replicated_cluster.h), RF=3, min.insync.replicas=2. Every broker sits behind two
+// fault proxies (fault_proxy.h): one in front of its listener, which it advertises (so clients and
+// the other brokers reach it only through it), and one on its way to the controller.
+//
+// Isolation black-holes both of the leader's proxies: requests to it stall, its heartbeats stop,
+// the controller fences it after broker.session.timeout.ms and elects a follower; the producer
+// times out, finds the new leader through the other brokers and retries. The old leader still
+// believes it leads: whatever reaches it must not be acknowledged, and once healed (held bytes
+// delivered late, as TCP would: stale produce requests included) it learns it follows, truncates
+// what it alone has, and rejoins the ISR.
+//
+// Asserted: every acknowledged record is on every replica at its acknowledged offset, the
+// replicas' logs agree, no record is stored twice, send order is kept, no send fails. Printed:
+// isolation to the first acknowledgement after it (unavailability), heal to the ISR whole again.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "producer/producer.h"
+#include "tests/chaos/fault_proxy.h"
+#include "tests/support/cluster_test_util.h"
+#include "tests/support/replica_logs.h"
+#include "tests/support/replicated_cluster.h"
+
+namespace spool {
+namespace {
+
+using spool::testing::FaultProxy;
+using spool::testing::MsSince;
+using spool::testing::PartitionView;
+using spool::testing::ReplicatedCluster;
+using SteadyClock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+constexpr int kController = 101;
+
+TEST(IsolateLeaderTest, AnIsolatedLeaderAcknowledgesNothingAndRejoinsAfterTheHeal) {
+  std::map<int, std::unique_ptr<FaultProxy>> in, to_controller;
+  ReplicatedCluster::Options o;
+  o.broker_args = {"--set", "broker.heartbeat.interval.ms=300", "--set",
+                   "replica.lag.time.max.ms=2000"};
+  o.controller_args = {"--set", "broker.session.timeout.ms=2000", "--set",
+                       "broker.heartbeat.interval.ms=300"};
+  o.customize_broker = [&in, &to_controller](int id, std::vector<std::string>& args) {
+    args.insert(
+        args.end(),
+        {"--set", absl::StrCat("advertised.listeners=PLAINTEXT://127.0.0.1:", in.at(id)->port()),
+         "--set",
+         absl::StrCat("controller.quorum.voters=", kController,
+                      "@127.0.0.1:", to_controller.at(id)->port())});
+  };
+  ReplicatedCluster c(o);
+  for (int id = 1; id <= o.brokers; id++) {
+    // The listener's port is known once the broker runs: until then the proxy refuses.
+    auto p = FaultProxy::Start(io::HostPort{"127.0.0.1", 1});
+    ASSERT_TRUE(p.ok()) << p.status();
+    in[id] = *std::move(p);
+    auto q = FaultProxy::Start(io::HostPort{"127.0.0.1", c.controller_port(kController)});
+    ASSERT_TRUE(q.ok()) << q.status();
+    to_controller[id] = *std::move(q);
+  }
+  ASSERT_NO_FATAL_FAILURE(c.StartAll());
+  std::string bootstrap;
+  for (int id : c.ids()) {
+    in[id]->SetTarget(c.node(id).address());
+    absl::StrAppend(&bootstrap, bootstrap.empty() ? "" : ",", "127.0.0.1:", in[id]->port());
+  }
+  const std::string topic = "iso";
+  ASSERT_TRUE(c.CreateTopic(topic, 1, 3, {{"min.insync.replicas", "2"}}).ok()) << c.Logs();
+  std::optional<PartitionView> before = c.WaitForAll(
+      topic, 0, [](const PartitionView& v) { return v.leader > 0 && v.isr.size() == 3; },
+      Millis(30000));
+  ASSERT_TRUE(before.has_value()) << c.Logs();
+
+  ProducerConfig pc;
+  pc.bootstrap_servers = bootstrap;
+  pc.acks = -1;
+  pc.linger_ms = 2;
+  pc.request_timeout_ms = 3000;
+  pc.delivery_timeout_ms = 120000;
+  pc.retry_backoff_ms = 50;
+  StatusOr<std::unique_ptr<Producer>> producer = Producer::Create(pc);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  std::mutex mu;
+  std::map<int64_t, std::string> acked;  // offset -> value
+  std::vector<SteadyClock::time_point> acked_at;
+  int64_t failed = 0;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int64_t seq = 0; !stop.load(); seq++) {
+      ProducerRecord r;
+      r.topic = topic;
+      r.partition = 0;
+      r.value = std::to_string(seq);
+      Status st = (*producer)->send(r, [&, seq](StatusOr<RecordMetadata> md) {
+        std::lock_guard<std::mutex> l(mu);
+        if (!md.ok()) {
+          failed++;
+          return;
+        }
+        acked[md->offset] = std::to_string(seq);
+        acked_at.push_back(SteadyClock::now());
+      });
+      if (!st.ok()) break;
+      if (seq % 20 == 19) std::this_thread::sleep_for(Millis(10));  // ~2,000 records/s
+    }
+  });
+  auto acks_after = [&](SteadyClock::time_point t) {
+    std::lock_guard<std::mutex> l(mu);
+    return std::count_if(acked_at.begin(), acked_at.end(),
+                         [t](SteadyClock::time_point a) { return a > t; });
+  };
+  auto wait_acks_after = [&](SteadyClock::time_point t, int64_t n, Millis deadline) {
+    const auto until = SteadyClock::now() + deadline;
+    while (SteadyClock::now() < until) {
+      if (acks_after(t) >= n) return true;
+      std::this_thread::sleep_for(Millis(5));  // polling the callbacks' record
+    }
+    return false;
+  };
+
+  ASSERT_TRUE(wait_acks_after(SteadyClock::now(), 500, Millis(30000))) << c.Logs();
+  const int victim = before->leader;
+  const auto isolated_at = SteadyClock::now();
+  in[victim]->BlackHole(FaultProxy::Direction::kBoth);
+  to_controller[victim]->BlackHole(FaultProxy::Direction::kBoth);
+  std::optional<PartitionView> moved = c.WaitFor(
+      topic, 0, [&](const PartitionView& v) { return v.leader > 0 && v.leader != victim; },
+      Millis(30000), victim);
+  ASSERT_TRUE(moved.has_value()) << "no new leader while " << victim << " is isolated\n"
+                                 << c.Logs();
+  ASSERT_TRUE(wait_acks_after(isolated_at, 1, Millis(30000))) << c.Logs();
+  double unavailable_ms = 0;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    auto first = std::find_if(acked_at.begin(), acked_at.end(),
+                              [&](SteadyClock::time_point a) { return a > isolated_at; });
+    unavailable_ms = std::chrono::duration<double, std::milli>(*first - isolated_at).count();
+  }
+  ASSERT_TRUE(wait_acks_after(isolated_at, 500, Millis(30000))) << c.Logs();
+
+  const auto healed_at = SteadyClock::now();
+  in[victim]->Heal();
+  to_controller[victim]->Heal();
+  ASSERT_TRUE(c.WaitForAll(
+      topic, 0, [](const PartitionView& v) { return v.isr.size() == 3; }, Millis(60000)))
+      << "broker " << victim << " did not rejoin the ISR after the heal\n"
+      << c.Logs();
+  const double rejoin_ms = MsSince(healed_at);
+  ASSERT_TRUE(wait_acks_after(SteadyClock::now(), 200, Millis(30000))) << c.Logs();
+  stop.store(true);
+  writer.join();
+  (*producer)->flush();
+  producer->reset();
+  ASSERT_TRUE(c.WaitForAll(
+      topic, 0, [](const PartitionView& v) { return v.isr.size() == 3; }, Millis(30000)));
+  for (int id : c.ids()) EXPECT_TRUE(c.node(id).Terminate().ok()) << c.node(id).log_tail();
+
+  std::map<int, std::string> dirs;
+  for (int id : c.ids()) dirs[id] = absl::StrCat(c.data_dir(id), "/", topic, "-0");
+  std::lock_guard<std::mutex> l(mu);
+  const testing::ReplicaCheck check = testing::CheckReplicaLogs(dirs, acked);
+  for (const std::string& problem : check.problems) ADD_FAILURE() << problem;
+  EXPECT_EQ(check.lost, 0);
+  EXPECT_EQ(check.duplicates, 0);
+  EXPECT_EQ(check.order_violations, 0);
+  EXPECT_EQ(failed, 0);
+  std::printf(
+      "isolated leader %d: new leader %d; acknowledged %zu (%lld failed), lost %lld, duplicates "
+      "%lld, order violations %lld; unavailability %.0f ms; ISR whole %.0f ms after the heal\n",
+      victim, moved->leader, acked.size(), static_cast<long long>(failed),
+      static_cast<long long>(check.lost), static_cast<long long>(check.duplicates),
+      static_cast<long long>(check.order_violations), unavailable_ms, rejoin_ms);
+}
+
+}  // namespace
+}  // namespace spool
