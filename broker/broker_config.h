@@ -42,9 +42,11 @@ struct BrokerConfig {
   // single-node mode (both roles, no voters given): spoold then fills in this node alone at the
   // controller listener's bound address (SingleNodeQuorum() tells).
   std::vector<raft::QuorumVoter> voters;
-  // Set by spoold when it filled `voters` in single-node mode: no other broker can ever join
-  // (the controller listener is this process's alone), so internal topics are made with one
-  // replica at once. An empty `voters` (the in-process controller of Broker::Open) means so too.
+  // Set by spoold when it filled `voters` in single-node mode (the process is its own only voter
+  // and no voters were configured): the cluster is this broker, so internal topics are made
+  // with one replica at once. An empty `voters` (the in-process controller of Broker::Open)
+  // means so too. (A broker configured with this node's controller listener as its voter could
+  // still join; a cluster names its voters in every node's config instead.)
   bool single_node = false;
   // The controller listener: `controller.listener` (Spool's key) or the `listeners` entry named
   // `controller.listener.names` (default CONTROLLER). Loopback and an ephemeral port by default

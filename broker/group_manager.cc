@@ -40,7 +40,9 @@ struct GroupManager::Slot {
   std::shared_ptr<Partition> log;
   uint64_t term = 0;  // the leadership term of `log` this coordinator runs in
   bool loading = true;
-  bool closed = false;
+  bool load_failed = false;  // Load() stopped on an error: replaced at the next Acquire()
+  bool closed = false;       // no new requests (Close() or Retire())
+  bool retired = false;      // another term or broker coordinates: queued records are dropped
   std::deque<std::shared_ptr<Write>> queue;
   bool pump_running = false;
   std::unique_ptr<io::Event> pump_idle;  // set while no pump runs (made on the slot's shard)
@@ -100,7 +102,7 @@ int GroupManager::OwnerShard(const std::string& group) const {
 int32_t GroupManager::CoordinatorNode(const std::string& group) const {
   // The leader of the group's __consumer_offsets partition (-1: none now).
   std::shared_ptr<const TopicInfo> info = partitions_.FindTopic(std::string(kOffsetsTopic));
-  if (info == nullptr) return config_.node_id;
+  if (info == nullptr) return -1;  // not published on this shard yet
   return info->LeaderOf(PartitionOf(group), config_.node_id);
 }
 
@@ -110,18 +112,6 @@ GroupCoordinator& GroupManager::CoordinatorOf(Slot& slot) {
 
 Task<Status> GroupManager::CreateOffsetsTopic(int32_t replication_factor) {
   const std::string topic(kOffsetsTopic);
-  if (replication_factor == 0) {
-    std::shared_ptr<const BrokerList> brokers = partitions_.Brokers();
-    const int32_t live = brokers == nullptr ? 0 : static_cast<int32_t>(brokers->size());
-    if (live == 0) co_return absl::UnavailableError("no live broker to place " + topic + " on");
-    replication_factor = std::min(group_config_.offsets_topic_replication_factor, live);
-    if (replication_factor < group_config_.offsets_topic_replication_factor) {
-      LogInfo(absl::StrCat("creating ", topic, " with replication_factor=", replication_factor,
-                           " below offsets.topic.replication.factor=",
-                           group_config_.offsets_topic_replication_factor,
-                           ": only that many brokers are live"));
-    }
-  }
   CreateTopicSpec spec;
   spec.name = topic;
   spec.num_partitions = group_config_.offsets_topic_num_partitions;
@@ -148,11 +138,30 @@ Task<Status> GroupManager::CreateOffsetsTopic(int32_t replication_factor) {
 
 Task<Status> GroupManager::EnsureOffsetsTopic() {
   if (num_partitions() > 0) co_return Status();
-  if (creating_.exchange(true)) {
-    co_return absl::UnavailableError(absl::StrCat(std::string(kOffsetsTopic), " is being created"));
+  const std::string topic(kOffsetsTopic);
+  int32_t rf = group_config_.offsets_topic_replication_factor;
+  if (config_.single_node || config_.voters.empty()) {
+    rf = 1;  // no other broker can join
+  } else {
+    std::shared_ptr<const BrokerList> brokers = partitions_.Brokers();
+    const int32_t live = brokers == nullptr ? 0 : static_cast<int32_t>(brokers->size());
+    if (live < rf) {
+      co_return absl::UnavailableError(
+          absl::StrCat(topic, " waits for offsets.topic.replication.factor=", rf, " live brokers (",
+                       live, " now)"));
+    }
   }
-  Status made = co_await CreateOffsetsTopic(0);
-  creating_.store(false);
+  const int64_t now = RequestTimers::NowNs();
+  if (now < retry_creation_at_ns_.load()) {
+    co_return absl::UnavailableError(absl::StrCat(topic, ": the last attempt to create it failed"));
+  }
+  if (creating_.exchange(true)) co_return absl::UnavailableError(topic + " is being created");
+  struct Done {
+    std::atomic<bool>& flag;
+    ~Done() { flag.store(false); }
+  } done{creating_};
+  Status made = co_await CreateOffsetsTopic(rf);
+  if (!made.ok()) retry_creation_at_ns_.store(RequestTimers::NowNs() + kCreationRetryNs);
   co_return made;
 }
 
@@ -160,20 +169,11 @@ Task<Status> GroupManager::Open() {
   const std::string topic(kOffsetsTopic);
   std::shared_ptr<const TopicInfo> info = partitions_.FindTopic(topic);
   if (info == nullptr) {
-    const int32_t wanted = group_config_.offsets_topic_replication_factor;
-    std::shared_ptr<const BrokerList> brokers = partitions_.Brokers();
-    const int32_t live = brokers == nullptr ? 0 : static_cast<int32_t>(brokers->size());
-    if (config_.single_node || config_.voters.empty()) {
-      CO_RETURN_IF_ERROR(co_await CreateOffsetsTopic(1));
-    } else if (live >= wanted) {
-      Status made = co_await CreateOffsetsTopic(wanted);
-      if (!made.ok()) {
-        LogInfo(absl::StrCat(topic, " not created at start-up error=\"", made.ToString(),
-                             "\"; the first FindCoordinator tries again"));
-      }
-    } else {
-      LogInfo(absl::StrCat(topic, " waits for the first FindCoordinator: live_brokers=", live,
-                           " offsets.topic.replication.factor=", wanted));
+    Status made = co_await EnsureOffsetsTopic();
+    if (!made.ok() && (config_.single_node || config_.voters.empty())) co_return made;
+    if (!made.ok()) {
+      LogInfo(absl::StrCat(topic, " not created at start-up: ", made.message(),
+                           "; the next FindCoordinator tries again"));
     }
     info = partitions_.FindTopic(topic);
   } else if (info->num_partitions != group_config_.offsets_topic_num_partitions) {
@@ -211,9 +211,17 @@ Task<void> GroupManager::OnRoles(const std::vector<std::shared_ptr<const TopicIn
 
 void GroupManager::Retire(Slot& slot) {
   slot.closed = true;
+  slot.retired = true;
   slot.coordinator.Shutdown(ErrorCode::NOT_COORDINATOR);
   if (slot.timers != nullptr) slot.timers->Cancel(slot.timer);
   slot.timer = RequestTimers::kNoTimer;
+}
+
+bool GroupManager::Current(const Slot& slot) const {
+  const std::shared_ptr<Partition> part =
+      partitions_.LocalPartition(std::string(kOffsetsTopic), slot.partition);
+  return slot.partition < num_partitions() && part != nullptr && part == slot.log &&
+         !part->closed() && part->is_leader() && part->term() == slot.term && !slot.load_failed;
 }
 
 void GroupManager::SyncSlots(int shard) {
@@ -223,14 +231,14 @@ void GroupManager::SyncSlots(int shard) {
   const int32_t n = num_partitions();
   for (auto it = l.slots.begin(); it != l.slots.end();) {
     Slot& slot = *it->second;
-    std::shared_ptr<Partition> part = partitions_.LocalPartition(topic, it->first);
-    if (it->first < n && part != nullptr && part == slot.log && !part->closed() &&
-        part->is_leader() && part->term() == slot.term) {
+    if (Current(slot)) {
       ++it;
       continue;
     }
     LogInfo(absl::StrCat("group coordinator of offsets partition=", it->first,
-                         " stopped: this broker no longer leads it in that term"));
+                         slot.load_failed
+                             ? " stopped: its load failed (loading again)"
+                             : " stopped: this broker no longer leads it in that term"));
     Retire(slot);
     it = l.slots.erase(it);
   }
@@ -269,6 +277,12 @@ std::shared_ptr<GroupManager::Slot> GroupManager::Acquire(const std::string& gro
                                                           ErrorCode* code) {
   ShardLocal& l = local();
   auto it = l.slots.find(PartitionOf(group));
+  // The role listener retires a coordinator only once every role change of a metadata update is
+  // applied: until then, look at the partition itself (it may lead no more, or in a new term).
+  if (l.open && it != l.slots.end() && !it->second->closed && !Current(*it->second)) {
+    SyncSlots(shards_.current());
+    it = l.slots.find(PartitionOf(group));
+  }
   if (!l.open || it == l.slots.end() || it->second->closed) {
     *code = ErrorCode::NOT_COORDINATOR;
     return nullptr;
@@ -340,6 +354,9 @@ Task<Status> GroupManager::WriteDurable(std::shared_ptr<Slot> slot,
   if (slot->closed) {
     co_return proto::ErrorToStatus(ErrorCode::NOT_COORDINATOR, "the coordinator is closing");
   }
+  // Below min.insync.replicas the HW cannot move: refuse now (COORDINATOR_NOT_AVAILABLE to the
+  // client) rather than write a commit that times out.
+  CO_RETURN_IF_ERROR(slot->log->CheckAcksAll());
   CO_ASSIGN_OR_RETURN(std::vector<std::byte> batch, BuildBatch(records, clock_.wall_ms()));
   std::shared_ptr<Write> w = MakeWrite(*io::Reactor::current(), std::move(batch));
   slot->queue.push_back(w);
@@ -360,8 +377,8 @@ Task<void> GroupManager::Pump(std::shared_ptr<Slot> slot) {
   while (!slot->queue.empty()) {
     std::shared_ptr<Write> w = std::move(slot->queue.front());
     slot->queue.pop_front();
-    if (slot->closed) {
-      // Retired (another term, or another broker, coordinates now): its records stay unwritten.
+    if (slot->retired || !slot->log->is_leader() || slot->log->term() != slot->term) {
+      // Another term, or another broker, coordinates now: its records stay unwritten.
       w->last = proto::ErrorToStatus(ErrorCode::NOT_COORDINATOR, "the coordinator moved");
       w->done.set();
       continue;
@@ -439,10 +456,14 @@ Task<void> GroupManager::Load(GroupManager* self, std::shared_ptr<Slot> slot) {
       LogRateLimited(LogKind::kStorage,
                      absl::StrCat("loading offsets partition=", slot->partition, " stopped at ",
                                   next.value(), " error=\"", read.status().ToString(), "\""));
+      slot->load_failed = true;
       break;
     }
     StatusOr<std::vector<std::byte>> bytes = co_await log::PartitionLog::ReadAll(*read);
-    if (!bytes.ok()) break;
+    if (!bytes.ok()) {
+      slot->load_failed = true;
+      break;
+    }
     std::span<const std::byte> rest(*bytes);
     while (!rest.empty()) {
       StatusOr<record::BatchHeader> header = record::ParseHeader(rest);
@@ -471,6 +492,10 @@ Task<void> GroupManager::Load(GroupManager* self, std::shared_ptr<Slot> slot) {
       }
     }
     next = read->next_offset;
+  }
+  if (slot->load_failed) {
+    // Never serve part of the groups' state: the next Acquire() loads again from the start.
+    co_return;
   }
   slot->coordinator.FinishLoad();
   slot->loading = false;

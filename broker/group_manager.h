@@ -20,11 +20,11 @@
 // records are written without holding anyone up.
 //
 // Creation: `__consumer_offsets` has offsets.topic.num.partitions partitions and
-// offsets.topic.replication.factor replicas. A single-node cluster creates it at Open() with
-// one replica. A cluster creates it at Open() when that many brokers are live, else at the
-// first FindCoordinator (EnsureOffsetsTopic), with min(offsets.topic.replication.factor, live
-// brokers) replicas, logged when fewer: made at a broker's start-up, before its peers register,
-// it would otherwise get one replica where three were meant.
+// offsets.topic.replication.factor replicas (Kafka's rule since KIP-115: never fewer). A
+// single-node cluster creates it at Open() with one replica (no other broker can join). A
+// cluster creates it once that many brokers are live: at Open() if they are, else at a later
+// FindCoordinator (EnsureOffsetsTopic), which answers COORDINATOR_NOT_AVAILABLE until then. A
+// cluster of fewer brokers sets offsets.topic.replication.factor to its size.
 //
 // Loading: a coordinator replays its partition up to the log end (the records of the previous
 // leader that this broker's HW has not caught up with count: they were acknowledged by it);
@@ -67,8 +67,9 @@ class GroupManager {
   // existing topic keeps its partition count), then starts a coordinator for every offsets
   // partition led here. Shard 0.
   Task<Status> Open();
-  // Creates `__consumer_offsets` now if it is missing (see the header); OK once it exists here.
-  // One attempt at a time: a call while another runs returns kUnavailable at once. Any shard.
+  // Creates `__consumer_offsets` now if it is missing and may be made (see the header); OK once
+  // it exists here. kUnavailable when fewer brokers are live than it needs, while another
+  // attempt runs, and for a second after a failed one. Any shard.
   Task<Status> EnsureOffsetsTopic();
   // The role listener: starts and stops coordinators where leadership of offsets partitions
   // moved (see the header). Shard 0; a no-op before Open() and after Close().
@@ -108,9 +109,12 @@ class GroupManager {
   ShardLocal& local();
   // The calling shard's coordinators made to match the leadership of its offsets partitions.
   void SyncSlots(int shard);
+  // `slot` is still this broker's coordinator: its partition leads here in the slot's term and
+  // its load has not failed.
+  bool Current(const Slot& slot) const;
   // Stops a slot's coordinator (NOT_COORDINATOR to whoever waits).
   static void Retire(Slot& slot);
-  // Makes the topic with `replication_factor` replicas (0: as the header says).
+  // Makes the topic with `replication_factor` replicas.
   Task<Status> CreateOffsetsTopic(int32_t replication_factor);
   static Task<void> Load(GroupManager* self, std::shared_ptr<Slot> slot);
   static Task<void> Pump(std::shared_ptr<Slot> slot);
@@ -123,8 +127,10 @@ class GroupManager {
   const BrokerConfig& config_;
   Clock& clock_;
   GroupConfig group_config_;
-  std::atomic<int32_t> num_partitions_{0};  // 0 until the topic exists here
-  std::atomic<bool> creating_{false};       // an EnsureOffsetsTopic() is running
+  std::atomic<int32_t> num_partitions_{0};        // 0 until the topic exists here
+  std::atomic<bool> creating_{false};             // an EnsureOffsetsTopic() is running
+  std::atomic<int64_t> retry_creation_at_ns_{0};  // after a failed attempt (RequestTimers time)
+  static constexpr int64_t kCreationRetryNs = 1'000'000'000;
   std::vector<std::unique_ptr<ShardLocal>> locals_;
   bool closed_ = false;
 };

@@ -12,6 +12,10 @@
 // its coordinator holds the last commit too (it replayed what it replicated while down).
 // Printed: kill to the first acknowledged commit on the new coordinator.
 //
+// OffsetsTopicWaitsForItsReplicationFactor: with 2 brokers and offsets.topic.replication.factor
+// 3, FindCoordinator answers COORDINATOR_NOT_AVAILABLE (saying why) and no __consumer_offsets is
+// created with fewer replicas.
+//
 // AGroupMemberConsumesAcrossTheCoordinatorsLoss: a consumer (the library, subscribed in a group,
 // commit_sync after each poll) reads a filled 3-partition RF=3 topic; a third of the way through,
 // the broker that coordinates its group (and leads some of the partitions) is killed. Asserted:
@@ -34,6 +38,7 @@
 #include "proto/api.pb.h"
 #include "proto/errors.h"
 #include "proto/group.pb.h"
+#include "proto/metadata.pb.h"
 #include "tests/support/cluster_test_util.h"
 #include "tests/support/replicated_cluster.h"
 
@@ -210,6 +215,31 @@ TEST(GroupFailoverTest, CommitsSurviveTheCoordinatorsBroker) {
       "coordinator failover: kill of broker %d to the first commit acknowledged by "
       "broker %d: %.0f ms; %lld commits acknowledged\n",
       victim, coordinator, first_ack_ms.value_or(-1), static_cast<long long>(acked));
+}
+
+TEST(GroupFailoverTest, OffsetsTopicWaitsForItsReplicationFactor) {
+  ReplicatedCluster::Options o = ClusterOptions();
+  o.brokers = 2;
+  ReplicatedCluster c(o);
+  ASSERT_NO_FATAL_FAILURE(c.StartAll());
+  v1::FindCoordinatorRequest req;
+  req.set_key(kGroup);
+  for (int id : c.ids()) {
+    StatusOr<v1::FindCoordinatorResponse> r = Ask<v1::FindCoordinatorResponse>(
+        c.node(id).address(), v1::API_KEY_FIND_COORDINATOR, req, Millis(10000));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->error_code(), ErrorCode::COORDINATOR_NOT_AVAILABLE);
+    EXPECT_NE(r->error_message().find("offsets.topic.replication.factor=3"), std::string::npos)
+        << r->error_message();
+  }
+  v1::MetadataRequest meta;
+  meta.add_topics("__consumer_offsets");
+  StatusOr<v1::MetadataResponse> m =
+      Ask<v1::MetadataResponse>(c.node(1).address(), v1::API_KEY_METADATA, meta, Millis(10000));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->topics_size(), 1);
+  EXPECT_EQ(m->topics(0).error_code(), ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+      << "__consumer_offsets was created with fewer than 3 replicas";
 }
 
 TEST(GroupFailoverTest, AGroupMemberConsumesAcrossTheCoordinatorsLoss) {
