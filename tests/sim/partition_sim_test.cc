@@ -2,7 +2,7 @@
 // the tests that show a seed replays and that the checker can fail.
 //
 //   partition_sim_test                       seeds from $SPOOL_SEED (or TestSeed()), count
-//                                            $SPOOL_SIM_SEEDS (default 6)
+//                                            $SPOOL_SIM_SEEDS (default 10)
 //   SPOOL_SEED=N SPOOL_SIM_SEEDS=1 partition_sim_test --gtest_filter=PartitionSim.Seeds
 //                                            replays seed N (prints its last steps on failure)
 #include <gtest/gtest.h>
@@ -37,7 +37,7 @@ void PrintTrace(const PartitionSimResult& r) {
 
 TEST(PartitionSim, Seeds) {
   const uint64_t first = testing::TestSeed();
-  const uint64_t count = EnvCount("SPOOL_SIM_SEEDS", 6);
+  const uint64_t count = EnvCount("SPOOL_SIM_SEEDS", 10);
   const auto start = std::chrono::steady_clock::now();
   int failures = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {

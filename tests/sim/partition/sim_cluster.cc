@@ -173,6 +173,7 @@ Task<void> Cluster::Kill(int32_t n, bool torn) {
   node.view = nullptr;
   node.view_index = 0;
   node.broker_epoch = -1;
+  node.joined = false;
 }
 
 Task<Status> Cluster::Restart(int32_t n) {

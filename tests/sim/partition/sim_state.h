@@ -60,6 +60,9 @@ struct Node {
   std::unique_ptr<testing::FaultFileSystem> fs;
   std::vector<Replica> replicas;  // by partition index; p == nullptr when not a replica
   int64_t broker_epoch = -1;      // -1: to (re)register
+  // Registered since it (re)started: before that it applies no metadata to its partitions, as
+  // MetadataFollower::Start applies only the state from its own registration on.
+  bool joined = false;
   std::shared_ptr<const controller::ClusterImage> view;  // the metadata it applied
   int64_t view_index = 0;
 };

@@ -92,6 +92,7 @@ void Cluster::HeartbeatStep(int32_t n) {
     if (!res.reply.status.ok()) return;  // an older session still alive: later
     if (!Commit(res.records, "RegisterBroker")) return;
     node.broker_epoch = res.reply.broker_epoch;
+    node.joined = true;
     Trace(absl::StrCat("node ", n, " registered epoch ", node.broker_epoch));
     return;
   }
@@ -122,7 +123,7 @@ void Cluster::SessionStep() {
 
 Task<void> Cluster::DeliverMetadata(int32_t n) {
   Node& node = nodes_[static_cast<size_t>(n)];
-  if (!ControllerReachable(n) || node.held || latest_ == nullptr) co_return;
+  if (!ControllerReachable(n) || node.held || latest_ == nullptr || !node.joined) co_return;
   if (node.view == latest_) co_return;
   node.view = latest_;
   node.view_index = index_;
@@ -211,8 +212,11 @@ Task<void> Cluster::FetchStep(int32_t f, int32_t k) {
   const std::shared_ptr<broker::FetchWaiter> no_waiter;
   const size_t budget = 1 << 20;
   co_await broker::AnswerReplicaFetch(lp, ask, f, now_ns_, budget, no_waiter, m.answer);
+  if (Chance(loss_)) {
+    r.retry_at_step = step_ + 10;  // the answer is lost: the fetch times out, then again
+    co_return;
+  }
   r.fetch_in_flight = true;
-  if (Chance(loss_)) co_return;  // the answer is lost; the fetch times out
   in_flight_.push_back(std::move(m));
 }
 
