@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "replication/controller/leadership.h"
 #include "tests/sim/partition/sim_state.h"
 #include "tests/support/log_test_util.h"
 
@@ -100,6 +101,7 @@ Task<Status> Cluster::Setup() {
   t.name = kTopic;
   t.num_partitions = result_.partitions;
   t.replication_factor = 3;
+  if (options_.unclean_leader_election) t.configs[controller::kUncleanLeaderElectionKey] = "true";
   create.topics.push_back(t);
   auto created = controller::CreateTopics(image_, create, config_, controller_rng_);
   if (created.reply.empty() || !created.reply.front().status.ok()) {

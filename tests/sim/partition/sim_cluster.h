@@ -51,6 +51,9 @@ struct PartitionSimOptions {
   size_t trace_lines = 200;  // steps kept for the failure report
   // Bug injection: followers ignore diverging_epoch (no divergence truncation).
   bool bug_skip_divergence_truncation = false;
+  // Unsafe config: unclean.leader.election.enable=true on the topic (an out-of-sync replica may
+  // lead when the ISR is gone), which loses acknowledged writes.
+  bool unclean_leader_election = false;
 };
 
 struct PartitionSimResult {
