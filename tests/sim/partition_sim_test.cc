@@ -65,13 +65,14 @@ TEST(PartitionSim, Seeds) {
     const PartitionSimResult r = RunOne(options);
     std::printf(
         "seed %llu: %d nodes, %d partitions, %llu steps, %llu kills, %llu power cuts, "
-        "%llu acked, %llu committed, %llu truncations, %llu elections%s\n",
+        "%llu acked, %llu committed, %llu truncations, %llu elections, trace %016llx%s\n",
         static_cast<unsigned long long>(seed), r.nodes, r.partitions,
         static_cast<unsigned long long>(r.steps), static_cast<unsigned long long>(r.kills),
         static_cast<unsigned long long>(r.power_cuts), static_cast<unsigned long long>(r.acked),
         static_cast<unsigned long long>(r.committed),
         static_cast<unsigned long long>(r.truncations),
-        static_cast<unsigned long long>(r.elections), r.ok && r.converged && r.live ? "" : " FAIL");
+        static_cast<unsigned long long>(r.elections), static_cast<unsigned long long>(r.trace_hash),
+        r.ok && r.converged && r.live ? "" : " FAIL");
     if (!r.ok || !r.converged || !r.live) {
       ++failures;
       PrintTrace(r);
