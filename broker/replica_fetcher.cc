@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/replica_fetch_partition.h"
 #include "broker/request_log.h"
 #include "proto/body.h"
 #include "proto/errors.h"
@@ -232,101 +233,55 @@ Task<Status> ReplicaFetcher::FetchOnce() {
 Task<void> ReplicaFetcher::HandlePartition(Entry entry, const v1::FetchPartitionResponse& answer,
                                            std::span<const std::byte> data) {
   Partition& p = *entry.partition;
-  const int32_t epoch = entry.leader_epoch;
   const std::string name = absl::StrCat(p.topic(), "-", p.index());
-  auto backoff = [this, &entry] {
-    Entry* e = Find(entry.partition.get(), entry.generation);
-    if (e != nullptr) {
-      e->retry_at_ns = RequestTimers::NowNs() + config_.replica_fetch_backoff_ms * 1'000'000;
-    }
-  };
-  const ErrorCode error = answer.error_code();
-  if (error == ErrorCode::OFFSET_OUT_OF_RANGE) {
-    // Below the leader's log start: start over there. Past its end: cut to its HW (committed,
-    // so the leader has it).
-    const Offset end = p.log_end_offset();
-    Status st;
-    if (end.value() < answer.log_start_offset()) {
-      LogInfo(absl::StrCat("partition=", name, " log end ", end.value(),
-                           " is below the leader's log start ", answer.log_start_offset(),
-                           ": starting over there"));
-      st = co_await p.RestartAt(Offset(answer.log_start_offset()), epoch);
-    } else {
-      const Offset hw(answer.high_watermark());
-      LogInfo(absl::StrCat("partition=", name, " log end ", end.value(),
-                           " is past the leader's: truncating to its HW ", hw.value()));
-      st = co_await p.TruncateTo(hw, epoch);
-    }
-    // A cut that did not move the log end would only repeat: wait before asking again.
-    if (!st.ok() || p.log_end_offset() == end) backoff();
-    co_return;
+  ReplicaFetchAnswer a;
+  a.error = answer.error_code();
+  a.high_watermark = answer.high_watermark();
+  a.log_start_offset = answer.log_start_offset();
+  if (answer.has_diverging_epoch()) {
+    a.diverging = log::EpochEndOffset{answer.diverging_epoch().epoch(),
+                                      Offset(answer.diverging_epoch().end_offset())};
   }
-  if (error == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION || error == ErrorCode::UNKNOWN_LEADER_EPOCH ||
-      error == ErrorCode::NOT_LEADER_OR_FOLLOWER || error == ErrorCode::FENCED_LEADER_EPOCH) {
+  const FollowerOutcome out = co_await ApplyReplicaFetchAnswer(p, entry.leader_epoch, a, data);
+  switch (out.action) {
+    case FollowerAction::kRestarted:
+      LogInfo(absl::StrCat("partition=", name, " log end ", out.end_before.value(),
+                           " is below the leader's log start ", out.offset.value(),
+                           ": starting over there"));
+      break;
+    case FollowerAction::kCutToHighWatermark:
+      LogInfo(absl::StrCat("partition=", name, " log end ", out.end_before.value(),
+                           " is past the leader's: truncating to its HW ", out.offset.value()));
+      break;
+    case FollowerAction::kTruncated:
+      LogInfo(absl::StrCat("partition=", name, " diverges from leader broker=", leader_,
+                           " at epoch ", a.diverging->epoch, ": truncating from ",
+                           out.end_before.value(), " to ", out.offset.value()));
+      break;
+    case FollowerAction::kFailed:
+      if (a.error != ErrorCode::NONE) {
+        LogRateLimited(LogKind::kStorage, absl::StrCat("replica fetch partition=", name,
+                                                       " error=", static_cast<int>(a.error)));
+      } else if (!out.appended.has_value()) {
+        LogRateLimited(LogKind::kStorage, absl::StrCat("replica append partition=", name,
+                                                       " error=\"", out.status.ToString(), "\""));
+      }  // else the wait for durability failed: just back off
+      break;
+    default:
+      break;
+  }
+  Entry* e = Find(entry.partition.get(), entry.generation);
+  if (e == nullptr) co_return;
+  if (out.action == FollowerAction::kMetadataLag) {
     // The leader (or this broker) has not applied the same metadata yet: that takes
     // milliseconds, so ask again soon rather than after the whole backoff (a new partition's
     // first acks=all would otherwise wait for it).
-    Entry* e = Find(entry.partition.get(), entry.generation);
-    if (e != nullptr) {
-      e->retry_at_ns =
-          RequestTimers::NowNs() +
-          std::min<int64_t>(config_.replica_fetch_backoff_ms, kMetadataLagRetryMs) * 1'000'000;
-    }
-    co_return;
+    e->retry_at_ns =
+        RequestTimers::NowNs() +
+        std::min<int64_t>(config_.replica_fetch_backoff_ms, kMetadataLagRetryMs) * 1'000'000;
+  } else if (out.backoff) {
+    e->retry_at_ns = RequestTimers::NowNs() + config_.replica_fetch_backoff_ms * 1'000'000;
   }
-  if (error != ErrorCode::NONE) {
-    LogRateLimited(LogKind::kStorage, absl::StrCat("replica fetch partition=", name,
-                                                   " error=", static_cast<int>(error)));
-    backoff();
-    co_return;
-  }
-  if (answer.has_diverging_epoch()) {
-    const v1::EpochEndOffset& d = answer.diverging_epoch();
-    Offset target;
-    if (d.epoch() < 0) {
-      // The leader has no epoch at or below ours: nothing of ours is known to be shared.
-      target = p.log_start_offset();
-    } else {
-      const log::EpochEndOffset local = p.log().end_offset_for_epoch(d.epoch());
-      if (local.epoch == d.epoch()) {
-        target = std::min(Offset(d.end_offset()), local.end_offset);
-      } else if (local.epoch >= 0) {
-        target = local.end_offset;  // the next round compares the epoch before it
-      } else {
-        target = p.log_start_offset();
-      }
-    }
-    LogInfo(absl::StrCat("partition=", name, " diverges from leader broker=", leader_, " at epoch ",
-                         d.epoch(), ": truncating from ", p.log_end_offset().value(), " to ",
-                         target.value()));
-    const Offset end = p.log_end_offset();
-    std::optional<log::LeaderEpochEntry> latest = p.log().latest_epoch();
-    Status st = co_await p.TruncateTo(target, epoch);
-    // Progress is a shorter log or a different latest epoch; anything else would only repeat.
-    if (!st.ok() || (p.log_end_offset() == end && p.log().latest_epoch() == latest)) backoff();
-    co_return;
-  }
-  if (!data.empty()) {
-    std::span<std::byte> bytes(const_cast<std::byte*>(data.data()), data.size());
-    StatusOr<log::AppendResult> appended = co_await p.AppendFromLeader(bytes, epoch);
-    if (!appended.ok()) {
-      if (!absl::IsAborted(appended.status())) {
-        LogRateLimited(LogKind::kStorage,
-                       absl::StrCat("replica append partition=", name, " error=\"",
-                                    appended.status().ToString(), "\""));
-        backoff();
-      }
-      co_return;
-    }
-    if (p.config().log.flush_policy == log::FlushPolicy::kGroupCommit) {
-      Status st = co_await p.log().wait_durable(appended->last_offset);
-      if (!st.ok()) {
-        backoff();
-        co_return;
-      }
-    }
-  }
-  p.SetFollowerHighWatermark(Offset(answer.high_watermark()));
 }
 
 }  // namespace spool::broker

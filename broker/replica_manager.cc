@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/replica_fetch_partition.h"
 #include "broker/request_log.h"
 #include "common/io/when_all.h"
 #include "proto/errors.h"
@@ -162,21 +163,16 @@ void ReplicaManager::CheckIsrs(int shard) {
       shards_.shard(shard).reactor->spawn(AlterIsr(this, p, topic->topic_id, *progress->pending()));
       continue;
     }
-    const std::vector<int32_t> lagging =
-        progress->Lagging(now, lag_ns, p->log_end_offset().value());
-    std::vector<int32_t> joining = progress->ReadyToJoin(p->high_watermark().value(), now, lag_ns);
     // Only live brokers may join (the controller refuses the whole change otherwise).
     std::shared_ptr<const BrokerList> live = partitions_.Brokers();
-    std::erase_if(joining, [&live](int32_t id) {
-      return live == nullptr || std::none_of(live->begin(), live->end(),
-                                             [id](const BrokerInfo& b) { return b.id == id; });
-    });
-    if (lagging.empty() && joining.empty()) continue;
-    std::vector<int32_t> isr;
-    for (int32_t id : progress->isr()) {
-      if (std::find(lagging.begin(), lagging.end(), id) == lagging.end()) isr.push_back(id);
-    }
-    for (int32_t id : joining) isr.push_back(id);
+    const std::function<bool(int32_t)> is_live = [&live](int32_t id) {
+      return live != nullptr && std::any_of(live->begin(), live->end(),
+                                            [id](const BrokerInfo& b) { return b.id == id; });
+    };
+    std::optional<std::vector<int32_t>> change = DecideIsrChange(
+        *progress, now, lag_ns, p->log_end_offset().value(), p->high_watermark().value(), is_live);
+    if (!change.has_value()) continue;
+    std::vector<int32_t> isr = *std::move(change);
     std::shared_ptr<const TopicInfo> topic = partitions_.FindTopic(p->topic());
     if (topic == nullptr || topic->topic_id.empty()) continue;
     p->SetPendingIsr(isr);
