@@ -12,8 +12,10 @@
 //     leader's end (a log the divergence check could not place), cut it to the leader's HW;
 //   - a leadership error (the metadata has moved on, or not yet): skip the partition for
 //     replica.fetch.backoff.ms; the ReplicaManager moves it when the metadata says so.
-// One Fetch is in flight at a time; while it long-polls, the leader answers as soon as one of
-// the partitions has new records. A broken connection is retried after the backoff.
+// The partitions of one answer are handled concurrently (their fdatasyncs overlap); the next
+// Fetch goes out once all are done. One Fetch is in flight at a time; while it long-polls, the
+// leader answers as soon as one of the partitions has new records. A broken connection is retried
+// after the backoff.
 //
 // Ownership and threading: made, used and destroyed on its shard (the ReplicaManager's shard
 // state). Stop() must complete before destruction.
