@@ -133,6 +133,12 @@ StatusOr<ProducerSnapshot> DecodeProducerSnapshot(std::span<const std::byte> fil
 Task<Status> WriteProducerSnapshot(io::FileSystem& fs, std::string dir, Offset offset,
                                    const ProducerStateTable& table) {
   std::vector<std::byte> bytes = EncodeProducerSnapshot(offset, table);
+  if (bytes.size() > kProducerSnapshotMaxSize) {
+    // A reader would refuse it: better no snapshot (the load reads the log's tail).
+    co_return absl::ResourceExhaustedError(absl::StrCat("producer snapshot of ", table.size(),
+                                                        " producers is ", bytes.size(),
+                                                        " bytes, more than a snapshot may hold"));
+  }
   co_return co_await log::WriteFileAtomically(fs, std::move(dir), ProducerSnapshotName(offset),
                                               std::move(bytes));
 }

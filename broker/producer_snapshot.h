@@ -70,6 +70,7 @@ struct ProducerSnapshot {
 [[nodiscard]] StatusOr<ProducerSnapshot> DecodeProducerSnapshot(std::span<const std::byte> file);
 
 // Atomically and durably writes dir/ProducerSnapshotName(offset) with the table as of `offset`.
+// kResourceExhausted (nothing written) when the file would exceed kProducerSnapshotMaxSize.
 [[nodiscard]] Task<Status> WriteProducerSnapshot(io::FileSystem& fs, std::string dir, Offset offset,
                                                  const ProducerStateTable& table);
 // The offsets of the snapshot files in `dir`, ascending (other names are ignored).
