@@ -293,6 +293,11 @@ TEST_F(ProducerSnapshotPartitionTest, ATruncationBelowASnapshotDeletesItBeforeTh
       EXPECT_EQ(snapshots, std::vector<Offset>{});
     }
     CO_ASSERT_OK(co_await p->Close(Status()));
+    {
+      // A follower without a loaded table writes none at close.
+      const std::vector<Offset> snapshots = co_await Snapshots();
+      EXPECT_EQ(snapshots, std::vector<Offset>{});
+    }
   }());
 }
 
