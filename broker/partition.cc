@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker/producer_snapshot.h"
 #include "broker/producer_state_loader.h"
+#include "broker/server_log.h"
 #include "log/record/batch_header.h"
 #include "proto/errors.h"
 
@@ -50,29 +52,72 @@ Task<StatusOr<std::shared_ptr<Partition>>> Partition::Open(io::FileSystem& fs, C
   }
   CO_ASSIGN_OR_RETURN(std::unique_ptr<log::PartitionLog> log,
                       co_await log::PartitionLog::Open(fs, clock, options.dir, options.config.log));
-  std::shared_ptr<Partition> p(new Partition(*reactor, timers, std::move(options), std::move(log)));
-  if (p->leader_) CO_RETURN_IF_ERROR(co_await p->LoadProducerState());
+  std::shared_ptr<Partition> p(
+      new Partition(*reactor, fs, timers, std::move(options), std::move(log)));
+  if (p->leader_) {
+    CO_RETURN_IF_ERROR(co_await p->LoadProducerState());
+  } else {
+    // A follower loads its table only when it leads, but the log it replicates meanwhile must
+    // never meet a snapshot of a history recovery cut (see the header).
+    CO_RETURN_IF_ERROR(co_await p->DropSnapshotsOutsideLog());
+  }
   co_return p;
 }
 
 Task<Status> Partition::LoadProducerState() {
   if (producers_loaded_) co_return Status();
   OpGuard guard(*this);
-  const Offset end = log_->log_end_offset();
-  const Offset from =
-      std::max(log_->log_start_offset(), Offset(end.value() - kProducerStateScanOffsets));
-  ProducerStateTable table;
-  Status st = co_await ApplyLogToProducerState(*log_, from, table);
-  if (absl::IsOutOfRange(st) && from >= end) st = Status();  // an empty log
-  CO_RETURN_IF_ERROR(st);
-  producers_ = std::move(table);
+  CO_ASSIGN_OR_RETURN(LoadedProducerState loaded,
+                      co_await LoadProducerStateWithSnapshots(
+                          fs_, options_.dir, *log_, options_.producer_state_scan_offsets));
+  producers_ = std::move(loaded.table);
   producers_loaded_ = true;
+  if (loaded.snapshot.has_value()) last_snapshot_ = loaded.snapshot;
+  snapshot_base_ = loaded.snapshot.value_or(log_->log_start_offset());
+  snapshot_rolls_ = log_->stats().rolls;
   co_return Status();
 }
 
-Partition::Partition(io::Reactor& reactor, RequestTimers& timers, Options options,
-                     std::unique_ptr<log::PartitionLog> log)
+Task<Status> Partition::SnapshotProducerState(bool due_only) {
+  if (!producers_loaded_ || !failure_.ok()) co_return Status();
+  const Offset end = log_->log_end_offset();
+  // Only a durable prefix, with no append in flight: the table is exactly the log's below end.
+  if (log_->visible_end_offset() != end || log_->durable_end_offset() != end) co_return Status();
+  if (last_snapshot_ == end) co_return Status();
+  const uint64_t rolls = log_->stats().rolls;
+  if (due_only) {
+    const int64_t interval = options_.producer_snapshot_interval_offsets;
+    const bool grown = end.value() - snapshot_base_.value() >= interval;
+    const bool rolled = rolls != snapshot_rolls_ && end > snapshot_base_;
+    if (interval <= 0 || (!grown && !rolled)) co_return Status();
+  }
+  // A leader's failed append gives its offsets back before it Forget()s its batch: leave out
+  // anything at or past the end, and write nothing if that loses information.
+  ProducerStateTable table = producers_;
+  if (!table.TruncateTo(end)) co_return Status();
+  CO_RETURN_IF_ERROR(co_await WriteProducerSnapshot(fs_, options_.dir, end, table));
+  last_snapshot_ = end;
+  snapshot_base_ = end;
+  snapshot_rolls_ = rolls;
+  co_return co_await KeepNewestProducerSnapshots(fs_, options_.dir, kProducerSnapshotsKept);
+}
+
+Task<Status> Partition::DropSnapshotsOutsideLog() {
+  const Offset start = log_->log_start_offset();
+  const Offset end = log_->log_end_offset();
+  StatusOr<size_t> dropped = co_await DeleteProducerSnapshotsOutside(fs_, options_.dir, start, end);
+  CO_RETURN_IF_ERROR(dropped.status());
+  if (last_snapshot_.has_value() && (*last_snapshot_ < start || *last_snapshot_ > end)) {
+    last_snapshot_.reset();
+  }
+  snapshot_base_ = std::min(std::max(snapshot_base_, start), end);
+  co_return Status();
+}
+
+Partition::Partition(io::Reactor& reactor, io::FileSystem& fs, RequestTimers& timers,
+                     Options options, std::unique_ptr<log::PartitionLog> log)
     : reactor_(reactor),
+      fs_(fs),
       timers_(timers),
       options_(std::move(options)),
       log_(std::move(log)),
@@ -357,7 +402,11 @@ Task<StatusOr<log::AppendResult>> Partition::AppendFromLeader(std::span<std::byt
   log::AsyncLockGuard lock(role_mutex_);
   CO_RETURN_IF_ERROR(StillFollowing(leader_epoch));
   OpGuard guard(*this);
+  const Offset end_before = log_->log_end_offset();
   StatusOr<log::AppendResult> result = co_await log_->append_replica(batches);
+  // A split run that failed part way keeps its first parts, which the table did not see: it is
+  // loaded again when this partition next leads (and no snapshot is taken of it meanwhile).
+  if (!result.ok() && log_->log_end_offset() != end_before) producers_loaded_ = false;
   if (result.ok() && producers_loaded_) {
     std::span<const std::byte> rest = batches;
     while (!rest.empty()) {
@@ -385,6 +434,13 @@ Task<Status> Partition::TruncateTo(Offset offset, int32_t leader_epoch) {
   // Inexact after the cut: loaded again from the log when this partition next leads.
   if (!producers_.TruncateTo(log_->log_end_offset())) producers_loaded_ = false;
   if (hw_ > log_->log_end_offset()) hw_ = log_->log_end_offset();
+  // Before the log can grow again (the role mutex is held): a snapshot above the new end saw a
+  // history that is gone.
+  Status dropped = co_await DropSnapshotsOutsideLog();
+  if (!dropped.ok()) {
+    Fail(dropped);
+    co_return dropped;
+  }
   co_return Status();
 }
 
@@ -403,6 +459,12 @@ Task<Status> Partition::RestartAt(Offset offset, int32_t leader_epoch) {
   hw_ = log_->log_start_offset();
   producers_ = ProducerStateTable();
   producers_loaded_ = false;
+  // Every snapshot is below the new log start (see TruncateTo).
+  Status dropped = co_await DropSnapshotsOutsideLog();
+  if (!dropped.ok()) {
+    Fail(dropped);
+    co_return dropped;
+  }
   co_return Status();
 }
 
@@ -546,7 +608,13 @@ Task<Status> Partition::RunRetention() {
   StatusOr<size_t> deleted = co_await log_->apply_retention(hw_);
   CO_RETURN_IF_ERROR(deleted.status());
   if (*deleted > 0) producers_.RemoveBelow(log_->log_start_offset());
-  co_return co_await log_->maybe_roll();
+  CO_RETURN_IF_ERROR(co_await log_->maybe_roll());
+  // Snapshot files change only under the role mutex (see the header).
+  co_await role_mutex_.lock();
+  log::AsyncLockGuard lock(role_mutex_);
+  if (closed()) co_return Status();
+  if (*deleted > 0) CO_RETURN_IF_ERROR(co_await DropSnapshotsOutsideLog());
+  co_return co_await SnapshotProducerState(/*due_only=*/true);
 }
 
 Task<Status> Partition::Close(Status reason) {
@@ -559,6 +627,20 @@ Task<Status> Partition::Close(Status reason) {
   co_await ops_idle_.wait();
   // Waiters that registered while the pump finished.
   while (!commit_waiters_.empty()) Complete(*commit_waiters_.begin()->second, close_reason_);
+  // Nothing else runs now: make the log durable and snapshot the table at its end (a failure
+  // costs only a longer load at the next start). A failed flush leaves the log failed, and
+  // close() reports it.
+  if (producers_loaded_ && failure_.ok()) {
+    Status flushed;
+    if (log_->durable_end_offset() != log_->visible_end_offset()) flushed = co_await log_->flush();
+    Status snapshot;
+    if (flushed.ok()) snapshot = co_await SnapshotProducerState(/*due_only=*/false);
+    if (!snapshot.ok()) {
+      LogEvent(LogLevel::kWarning, "partition",
+               absl::StrCat("partition=", LogValue(options_.topic), "-", options_.index,
+                            " producer_snapshot=failed error=", LogValue(snapshot.ToString())));
+    }
+  }
   log_closed_ = true;
   co_return co_await log_->close();
 }

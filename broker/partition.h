@@ -45,11 +45,26 @@
 // unknown producer are refused (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
 // UNKNOWN_PRODUCER_ID). The table is kept by every replica: the leader records each batch at
 // offset assignment, a follower applies the headers of what it replicates, so a new leader
-// already knows the batches written before the failover. It is loaded from the log's tail
-// (batch headers of the last kProducerStateScanOffsets offsets) when the partition first
+// already knows the batches written before the failover. It is loaded when the partition first
 // becomes leader (at Open() for a standalone leader) and again after a truncation that leaves
-// it inexact; a producer whose batches are older than that tail is unknown, and its next batch
-// gets UNKNOWN_PRODUCER_ID (the producer takes a new id and goes on).
+// it inexact: from the newest producer-state snapshot (producer_snapshot.h) plus the log's batch
+// headers after it, or without a snapshot from the log's tail (batch headers of the last
+// Options::producer_state_scan_offsets offsets); a producer whose batches are older than that
+// tail is then unknown, and its next batch gets UNKNOWN_PRODUCER_ID (the producer takes a new id
+// and goes on).
+//
+// Producer-state snapshots (broker/STATE.md has the file and the rules): a snapshot at offset X
+// is the table as of X, and may be used only while the log below X is the history it saw. So
+// one is written only of a durable prefix (durable end == visible end == log end, the table
+// exactly at that end, under role_mutex_ so no follower append, truncation or role change runs
+// meanwhile): at Close() after the final sync, and from RunRetention() (the maintenance timer)
+// when the log grew by Options::producer_snapshot_interval_offsets or rolled a segment since the
+// last one; never on Append(). TruncateTo() and RestartAt() delete, durably and before they
+// return (so before the log can grow again), every snapshot above the new log end; Open()
+// deletes those outside [log start, log end] whatever the role, and retention those below the
+// new log start. The newest kProducerSnapshotsKept are kept. A failed snapshot write is logged
+// and costs nothing but a longer load; a failed deletion after a truncation fails the partition
+// (a stale snapshot must never be used).
 #pragma once
 
 #include <cstdint>
@@ -77,8 +92,12 @@
 
 namespace spool::broker {
 
-// How far back (in offsets) the dedup table is rebuilt from the log.
+// How far back (in offsets) the dedup table is rebuilt from the log when there is no snapshot.
 inline constexpr int64_t kProducerStateScanOffsets = 200000;
+// The log growth (in offsets) after which maintenance writes a new producer-state snapshot.
+inline constexpr int64_t kProducerSnapshotIntervalOffsets = 100000;
+// How many producer-state snapshots a partition directory keeps.
+inline constexpr size_t kProducerSnapshotsKept = 2;
 
 class Partition : public std::enable_shared_from_this<Partition> {
  public:
@@ -92,6 +111,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
     // standalone leader: what the metadata the broker has says.
     bool follower = false;
     int32_t leader_id = -1;
+    // The dedup table's load without a snapshot reads this many offsets of the log's tail.
+    int64_t producer_state_scan_offsets = kProducerStateScanOffsets;
+    // Maintenance writes a snapshot when the log grew by this many offsets (or rolled a
+    // segment) since the last one; <= 0: only at Close().
+    int64_t producer_snapshot_interval_offsets = kProducerSnapshotIntervalOffsets;
   };
   // Opens (recovers) the log on the calling reactor, which becomes the partition's. `fs`,
   // `clock` and `timers` must outlive the partition.
@@ -191,13 +215,15 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void NotifyReplicaWaiters();
 
   Task<StatusOr<std::optional<Offset>>> OffsetForTimestamp(int64_t timestamp_ms);
-  // apply_retention() then maybe_roll(); a no-op once closed. Retention (which deletes only whole
-  // sealed segments) never moves the log start past the HW: consumers never see
-  // log_start_offset > high_watermark.
+  // apply_retention() then maybe_roll(), then a producer-state snapshot when one is due (see
+  // the header); a no-op once closed. Retention (which deletes only whole sealed segments)
+  // never moves the log start past the HW: consumers never see log_start_offset >
+  // high_watermark. Snapshots below the new log start are deleted.
   Task<Status> RunRetention();
 
-  // Fails the waiters with `reason`, waits for the pump and the operations in flight, closes the
-  // log (clean-shutdown marker). Later calls return OK at once.
+  // Fails the waiters with `reason`, waits for the pump and the operations in flight, makes the
+  // log durable and writes a producer-state snapshot at its end (when the table is loaded),
+  // closes the log (clean-shutdown marker). Later calls return OK at once.
   Task<Status> Close(Status reason);
 
   Offset high_watermark() const { return hw_; }
@@ -210,12 +236,17 @@ class Partition : public std::enable_shared_from_this<Partition> {
   size_t fetch_waiters() const { return fetch_waiters_.size(); }    // incl. fired, not purged
   const Status& failure() const { return failure_; }  // not OK once a sync round failed
   bool pump_running() const { return pump_running_; }
+  // The dedup table (leader, or a follower that led before): for tests.
+  const ProducerStateTable& producer_state() const { return producers_; }
+  bool producer_state_loaded() const { return producers_loaded_; }
+  // The offset of the last producer-state snapshot this partition loaded or wrote, if any.
+  std::optional<Offset> last_producer_snapshot() const { return last_snapshot_; }
 
  private:
   struct CommitWaiter;
   class OpGuard;
 
-  Partition(io::Reactor& reactor, RequestTimers& timers, Options options,
+  Partition(io::Reactor& reactor, io::FileSystem& fs, RequestTimers& timers, Options options,
             std::unique_ptr<log::PartitionLog> log);
   bool durable_policy() const {
     return options_.config.log.flush_policy == log::FlushPolicy::kGroupCommit;
@@ -228,8 +259,16 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Leader: the HW the ISR supports now (ReplicaProgress over the leader's own end).
   void UpdateLeaderHighWatermark();
   void FailCommitWaiters(const Status& why);
-  // Rebuilds producers_ from the log's tail unless it is loaded. On the partition's reactor.
+  // Rebuilds producers_ (from the newest snapshot and the log after it, or the log's tail)
+  // unless it is loaded. On the partition's reactor.
   Task<Status> LoadProducerState();
+  // Writes a producer-state snapshot at the log end if the log is durable there and the table
+  // is loaded and exact; `due_only`: only when the interval or a roll says one is due. The
+  // caller holds role_mutex_ (or runs alone: Close). OK when nothing was due.
+  Task<Status> SnapshotProducerState(bool due_only);
+  // Deletes, durably, the snapshots outside [log start, log end] (after a truncation, a restart
+  // or retention).
+  Task<Status> DropSnapshotsOutsideLog();
   Status NotLeader() const;
   // The follower operations' check (before and after taking the role mutex): usable, and still
   // following at `leader_epoch` (else kAborted).
@@ -238,6 +277,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void Complete(CommitWaiter& w, Status result);
 
   io::Reactor& reactor_;
+  io::FileSystem& fs_;
   RequestTimers& timers_;
   Options options_;
   std::unique_ptr<log::PartitionLog> log_;
@@ -265,7 +305,10 @@ class Partition : public std::enable_shared_from_this<Partition> {
   bool log_closed_ = false;
   log::AsyncMutex role_mutex_;
   ProducerStateTable producers_;
-  bool producers_loaded_ = false;  // producers_ reflects the log's tail (see the header)
+  bool producers_loaded_ = false;        // producers_ reflects the log's tail (see the header)
+  std::optional<Offset> last_snapshot_;  // loaded or written
+  Offset snapshot_base_;                 // log end at the last snapshot (or at the load)
+  uint64_t snapshot_rolls_ = 0;          // log_->stats().rolls then
 };
 
 }  // namespace spool::broker

@@ -1,6 +1,7 @@
 #include "broker/producer_state.h"
 
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace spool::broker {
@@ -118,6 +119,11 @@ void ProducerStateTable::Apply(const record::BatchHeader& header) {
   ProducerEntry& entry = producers_[batch.producer_id];
   if (!entry.batches.empty() && batch.producer_epoch < entry.epoch) return;
   Push(entry, batch, Offset(header.base_offset), Offset(header.last_offset()));
+}
+
+void ProducerStateTable::Restore(int64_t producer_id, ProducerEntry entry) {
+  if (entry.batches.empty()) return;
+  producers_[producer_id] = std::move(entry);
 }
 
 const ProducerEntry* ProducerStateTable::Find(int64_t producer_id) const {

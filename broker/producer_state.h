@@ -22,8 +22,8 @@
 // after a restart or failover: producer_state_loader.h).
 //
 // Ownership: a value type, owned by its partition. Threading: not thread-safe; the partition's
-// shard only. Durability: none of its own; it is rebuilt from the log's batch headers (and
-// later from snapshots).
+// shard only. Durability: none of its own; it is rebuilt from a producer-state snapshot
+// (producer_snapshot.h) and the log's batch headers after it.
 #pragma once
 
 #include <cstddef>
@@ -70,6 +70,7 @@ struct ProducerBatchEntry {
   int32_t last_sequence = 0;
   Offset base_offset{0};
   Offset last_offset{0};
+  friend bool operator==(const ProducerBatchEntry&, const ProducerBatchEntry&) = default;
 };
 
 // One producer id's state in a partition.
@@ -79,6 +80,7 @@ struct ProducerEntry {
   // Batches of this epoch were dropped from the front of `batches` (the window is full), so
   // the log holds batches of this producer that the table no longer knows about.
   bool evicted = false;
+  friend bool operator==(const ProducerEntry&, const ProducerEntry&) = default;
 };
 
 class ProducerStateTable {
@@ -108,6 +110,12 @@ class ProducerStateTable {
 
   const ProducerEntry* Find(int64_t producer_id) const;
   size_t size() const { return producers_.size(); }
+  // Every producer, by id (what a snapshot stores).
+  const std::map<int64_t, ProducerEntry>& entries() const { return producers_; }
+  // Puts `entry` in as producer `producer_id`'s state, replacing any (loading a snapshot). An
+  // entry without batches is ignored: the table never holds one.
+  void Restore(int64_t producer_id, ProducerEntry entry);
+  friend bool operator==(const ProducerStateTable&, const ProducerStateTable&) = default;
 
  private:
   void Push(ProducerEntry& entry, const BatchIdentity& batch, Offset base, Offset last);

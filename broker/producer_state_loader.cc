@@ -1,9 +1,12 @@
 #include "broker/producer_state_loader.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "broker/producer_snapshot.h"
+#include "broker/server_log.h"
 #include "log/record/batch_header.h"
 
 namespace spool::broker {
@@ -41,6 +44,44 @@ Task<StatusOr<ProducerStateTable>> LoadProducerState(log::PartitionLog& log, siz
       co_await ApplyLogToProducerState(log, log.log_start_offset(), table, chunk_bytes);
   if (!applied.ok()) co_return applied;
   co_return table;
+}
+
+Task<StatusOr<LoadedProducerState>> LoadProducerStateWithSnapshots(io::FileSystem& fs,
+                                                                   std::string dir,
+                                                                   log::PartitionLog& log,
+                                                                   int64_t tail_scan_offsets,
+                                                                   size_t chunk_bytes) {
+  const Offset start = log.log_start_offset();
+  const Offset end = log.log_end_offset();
+  StatusOr<size_t> dropped = co_await DeleteProducerSnapshotsOutside(fs, dir, start, end);
+  CO_RETURN_IF_ERROR(dropped.status());
+  CO_ASSIGN_OR_RETURN(std::vector<Offset> offsets, co_await ListProducerSnapshots(fs, dir));
+  LoadedProducerState out;
+  for (auto it = offsets.rbegin(); it != offsets.rend() && !out.snapshot.has_value(); ++it) {
+    StatusOr<ProducerSnapshot> read = co_await ReadProducerSnapshot(fs, dir, *it);
+    if (read.ok()) {
+      out.table = std::move(read->table);
+      out.snapshot = *it;
+      continue;
+    }
+    if (!absl::IsDataLoss(read.status())) co_return read.status();
+    out.damaged_snapshots++;
+    LogEvent(LogLevel::kWarning, "producer_state",
+             absl::StrCat("dir=", LogValue(dir), " snapshot=", it->value(),
+                          " skipped=damaged error=", LogValue(read.status().ToString())));
+    CO_RETURN_IF_ERROR(co_await DeleteProducerSnapshot(fs, dir, *it));
+  }
+  if (out.snapshot.has_value()) {
+    out.scanned_from = *out.snapshot;
+  } else {
+    const int64_t tail = std::max<int64_t>(0, tail_scan_offsets);
+    out.scanned_from = std::max(start, Offset(std::max<int64_t>(0, end.value() - tail)));
+  }
+  Status applied = co_await ApplyLogToProducerState(log, out.scanned_from, out.table, chunk_bytes);
+  if (absl::IsOutOfRange(applied) && out.scanned_from >= end) applied = Status();  // empty log
+  CO_RETURN_IF_ERROR(applied);
+  out.table.RemoveBelow(start);
+  co_return out;
 }
 
 }  // namespace spool::broker

@@ -1,7 +1,9 @@
 // The leader's dedup of idempotent producers (broker/partition.h, "Idempotent producers"): a
 // retried batch is answered with its original offsets and not written again, also after a
-// restart (the table is loaded from the log's batch headers); sequence gaps, old epochs and
-// unknown producers are refused with Kafka's codes.
+// restart (the table is loaded from a producer-state snapshot, written at clean shutdown, and the
+// log's batch headers after it; also after a kill); sequence gaps, old epochs and unknown
+// producers are refused with Kafka's codes.
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,25 @@ TEST_F(BrokerDedupTest, ARetryAfterARestartIsStillADuplicate) {
   EXPECT_EQ(Send(first), std::make_pair(int32_t{ErrorCode::NONE}, int64_t{0}));
   EXPECT_EQ(End(), 4);
   EXPECT_EQ(Send(IdempotentBatch(11, 2, 4, 1, "y")).second, 4);
+}
+
+TEST_F(BrokerDedupTest, ACleanShutdownWritesASnapshotAndAKilledRestartStillDeduplicates) {
+  const auto first = IdempotentBatch(21, 0, 0, 3, "a");
+  const auto second = IdempotentBatch(21, 0, 3, 2, "b");
+  ASSERT_EQ(Send(first).first, ErrorCode::NONE);
+  ASSERT_TRUE(h_.Close().ok());
+  // The partition directory holds the snapshot at the log end.
+  const std::filesystem::path dir = std::filesystem::path(h_.data_dir()) / "d-0";
+  EXPECT_TRUE(std::filesystem::exists(dir / "00000000000000000003.producers"));
+
+  ASSERT_TRUE(h_.Open().ok());
+  EXPECT_EQ(Send(second), std::make_pair(int32_t{ErrorCode::NONE}, int64_t{3}));
+  h_.Kill();  // no new snapshot: the batch at 3 is known from the log after the one at 3
+  ASSERT_TRUE(h_.Open().ok());
+  EXPECT_EQ(Send(first), std::make_pair(int32_t{ErrorCode::NONE}, int64_t{0}));
+  EXPECT_EQ(Send(second), std::make_pair(int32_t{ErrorCode::NONE}, int64_t{3}));
+  EXPECT_EQ(End(), 5);
+  EXPECT_EQ(Send(IdempotentBatch(21, 0, 5, 1, "c")).second, 5);
 }
 
 }  // namespace
