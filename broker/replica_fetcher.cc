@@ -18,6 +18,7 @@ using proto::ErrorCode;
 // How soon a partition is fetched again after an answer that means the two brokers' metadata
 // differ for a moment (see HandlePartition).
 constexpr int64_t kMetadataLagRetryMs = 20;
+constexpr std::chrono::milliseconds kConnectTimeout{3000};
 
 ReplicaFetcher::ReplicaFetcher(PartitionManager& partitions, const BrokerConfig& config,
                                RequestTimers& timers, const std::atomic<int64_t>& broker_epoch,
@@ -115,6 +116,9 @@ Task<Status> ReplicaFetcher::Connect() {
     co_return absl::UnavailableError(absl::StrCat("leader broker ", leader_, " is not live"));
   }
   client::ConnectionOptions options;
+  // A leader that does not answer is retried after the backoff; a short connect timeout also
+  // bounds how long Stop() waits for a connect in progress (it cannot interrupt one).
+  options.connect_timeout = kConnectTimeout;
   options.client_id = absl::StrCat("spool-replica-", config_.node_id);
   options.max_in_flight = 1;
   io::HostPort target{where->host, static_cast<uint16_t>(where->port)};

@@ -26,7 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "producer/producer.h"
+#include "tests/chaos/acked_writer.h"
 #include "tests/chaos/fault_proxy.h"
 #include "tests/support/cluster_test_util.h"
 #include "tests/support/replica_logs.h"
@@ -82,54 +82,9 @@ TEST(IsolateLeaderTest, AnIsolatedLeaderAcknowledgesNothingAndRejoinsAfterTheHea
       Millis(30000));
   ASSERT_TRUE(before.has_value()) << c.Logs();
 
-  ProducerConfig pc;
-  pc.bootstrap_servers = bootstrap;
-  pc.acks = -1;
-  pc.linger_ms = 2;
-  pc.request_timeout_ms = 3000;
-  pc.delivery_timeout_ms = 120000;
-  pc.retry_backoff_ms = 50;
-  StatusOr<std::unique_ptr<Producer>> producer = Producer::Create(pc);
-  ASSERT_TRUE(producer.ok()) << producer.status();
-  std::mutex mu;
-  std::map<int64_t, std::string> acked;  // offset -> value
-  std::vector<SteadyClock::time_point> acked_at;
-  int64_t failed = 0;
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    for (int64_t seq = 0; !stop.load(); seq++) {
-      ProducerRecord r;
-      r.topic = topic;
-      r.partition = 0;
-      r.value = std::to_string(seq);
-      Status st = (*producer)->send(r, [&, seq](StatusOr<RecordMetadata> md) {
-        std::lock_guard<std::mutex> l(mu);
-        if (!md.ok()) {
-          failed++;
-          return;
-        }
-        acked[md->offset] = std::to_string(seq);
-        acked_at.push_back(SteadyClock::now());
-      });
-      if (!st.ok()) break;
-      if (seq % 20 == 19) std::this_thread::sleep_for(Millis(10));  // ~2,000 records/s
-    }
-  });
-  auto acks_after = [&](SteadyClock::time_point t) {
-    std::lock_guard<std::mutex> l(mu);
-    return std::count_if(acked_at.begin(), acked_at.end(),
-                         [t](SteadyClock::time_point a) { return a > t; });
-  };
-  auto wait_acks_after = [&](SteadyClock::time_point t, int64_t n, Millis deadline) {
-    const auto until = SteadyClock::now() + deadline;
-    while (SteadyClock::now() < until) {
-      if (acks_after(t) >= n) return true;
-      std::this_thread::sleep_for(Millis(5));  // polling the callbacks' record
-    }
-    return false;
-  };
-
-  ASSERT_TRUE(wait_acks_after(SteadyClock::now(), 500, Millis(30000))) << c.Logs();
+  testing::AckedWriter writer(bootstrap, topic, 0);
+  ASSERT_TRUE(writer.Start().ok());
+  ASSERT_TRUE(writer.WaitAcksAfter(SteadyClock::now(), 500, Millis(30000))) << c.Logs();
   const int victim = before->leader;
   const auto isolated_at = SteadyClock::now();
   in[victim]->BlackHole(FaultProxy::Direction::kBoth);
@@ -139,15 +94,8 @@ TEST(IsolateLeaderTest, AnIsolatedLeaderAcknowledgesNothingAndRejoinsAfterTheHea
       Millis(30000), victim);
   ASSERT_TRUE(moved.has_value()) << "no new leader while " << victim << " is isolated\n"
                                  << c.Logs();
-  ASSERT_TRUE(wait_acks_after(isolated_at, 1, Millis(30000))) << c.Logs();
-  double unavailable_ms = 0;
-  {
-    std::lock_guard<std::mutex> l(mu);
-    auto first = std::find_if(acked_at.begin(), acked_at.end(),
-                              [&](SteadyClock::time_point a) { return a > isolated_at; });
-    unavailable_ms = std::chrono::duration<double, std::milli>(*first - isolated_at).count();
-  }
-  ASSERT_TRUE(wait_acks_after(isolated_at, 500, Millis(30000))) << c.Logs();
+  ASSERT_TRUE(writer.WaitAcksAfter(isolated_at, 500, Millis(30000))) << c.Logs();
+  const double unavailable_ms = writer.FirstAckAfterMs(isolated_at).value_or(-1);
 
   const auto healed_at = SteadyClock::now();
   in[victim]->Heal();
@@ -157,28 +105,25 @@ TEST(IsolateLeaderTest, AnIsolatedLeaderAcknowledgesNothingAndRejoinsAfterTheHea
       << "broker " << victim << " did not rejoin the ISR after the heal\n"
       << c.Logs();
   const double rejoin_ms = MsSince(healed_at);
-  ASSERT_TRUE(wait_acks_after(SteadyClock::now(), 200, Millis(30000))) << c.Logs();
-  stop.store(true);
-  writer.join();
-  (*producer)->flush();
-  producer->reset();
+  ASSERT_TRUE(writer.WaitAcksAfter(SteadyClock::now(), 200, Millis(30000))) << c.Logs();
+  writer.Stop();
   ASSERT_TRUE(c.WaitForAll(
       topic, 0, [](const PartitionView& v) { return v.isr.size() == 3; }, Millis(30000)));
   for (int id : c.ids()) EXPECT_TRUE(c.node(id).Terminate().ok()) << c.node(id).log_tail();
 
   std::map<int, std::string> dirs;
   for (int id : c.ids()) dirs[id] = absl::StrCat(c.data_dir(id), "/", topic, "-0");
-  std::lock_guard<std::mutex> l(mu);
+  const std::map<int64_t, std::string> acked = writer.acked();
   const testing::ReplicaCheck check = testing::CheckReplicaLogs(dirs, acked);
   for (const std::string& problem : check.problems) ADD_FAILURE() << problem;
   EXPECT_EQ(check.lost, 0);
   EXPECT_EQ(check.duplicates, 0);
   EXPECT_EQ(check.order_violations, 0);
-  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(writer.failed(), 0);
   std::printf(
       "isolated leader %d: new leader %d; acknowledged %zu (%lld failed), lost %lld, duplicates "
       "%lld, order violations %lld; unavailability %.0f ms; ISR whole %.0f ms after the heal\n",
-      victim, moved->leader, acked.size(), static_cast<long long>(failed),
+      victim, moved->leader, acked.size(), static_cast<long long>(writer.failed()),
       static_cast<long long>(check.lost), static_cast<long long>(check.duplicates),
       static_cast<long long>(check.order_violations), unavailable_ms, rejoin_ms);
 }
