@@ -72,7 +72,7 @@ Task<Status> Partition::LoadProducerState() {
                           fs_, options_.dir, *log_, options_.producer_state_scan_offsets));
   producers_ = std::move(loaded.table);
   producers_loaded_ = true;
-  if (loaded.snapshot.has_value()) last_snapshot_ = loaded.snapshot;
+  last_snapshot_ = loaded.snapshot;  // none left (all damaged): the next close writes one
   snapshot_base_ = loaded.snapshot.value_or(log_->log_start_offset());
   snapshot_rolls_ = log_->stats().rolls;
   co_return Status();
@@ -80,10 +80,13 @@ Task<Status> Partition::LoadProducerState() {
 
 Task<Status> Partition::SnapshotProducerState(bool due_only) {
   if (!producers_loaded_ || !failure_.ok()) co_return Status();
-  const Offset end = log_->log_end_offset();
-  // Only a durable prefix, with no append in flight: the table is exactly the log's below end.
-  if (log_->visible_end_offset() != end || log_->durable_end_offset() != end) co_return Status();
-  if (last_snapshot_ == end) co_return Status();
+  // Only the durable prefix: the snapshot is taken at the durable end D (a batch boundary), of
+  // the table as it is now (taken synchronously) cut at D. Batches at or past D (appends being
+  // written or synced, a leader's failed append that has not Forget() its batch yet) are left
+  // out, and if leaving them out loses information no snapshot is written. A busy partition
+  // always has appends in flight, so waiting for end == D could postpone its snapshots for good.
+  const Offset end = log_->durable_end_offset();
+  if (end <= log_->log_start_offset() || last_snapshot_ == end) co_return Status();
   const uint64_t rolls = log_->stats().rolls;
   if (due_only) {
     const int64_t interval = options_.producer_snapshot_interval_offsets;
@@ -91,14 +94,14 @@ Task<Status> Partition::SnapshotProducerState(bool due_only) {
     const bool rolled = rolls != snapshot_rolls_ && end > snapshot_base_;
     if (interval <= 0 || (!grown && !rolled)) co_return Status();
   }
-  // A leader's failed append gives its offsets back before it Forget()s its batch: leave out
-  // anything at or past the end, and write nothing if that loses information.
   ProducerStateTable table = producers_;
   if (!table.TruncateTo(end)) co_return Status();
-  CO_RETURN_IF_ERROR(co_await WriteProducerSnapshot(fs_, options_.dir, end, table));
-  last_snapshot_ = end;
+  // Whatever the outcome, the next attempt waits for the next interval or roll (an oversized or
+  // failing write is not redone at every maintenance pass).
   snapshot_base_ = end;
   snapshot_rolls_ = rolls;
+  CO_RETURN_IF_ERROR(co_await WriteProducerSnapshot(fs_, options_.dir, end, table));
+  last_snapshot_ = end;
   co_return co_await KeepNewestProducerSnapshots(fs_, options_.dir, kProducerSnapshotsKept);
 }
 

@@ -64,6 +64,13 @@ Task<StatusOr<LoadedProducerState>> LoadProducerStateWithSnapshots(io::FileSyste
       out.snapshot = *it;
       continue;
     }
+    if (absl::IsAborted(read.status()) || absl::IsNotFound(read.status())) {
+      // Changed or gone while read (not expected under the role mutex): not damage, skip it.
+      LogEvent(LogLevel::kWarning, "producer_state",
+               absl::StrCat("dir=", LogValue(dir), " snapshot=", it->value(),
+                            " skipped=unreadable error=", LogValue(read.status().ToString())));
+      continue;
+    }
     if (!absl::IsDataLoss(read.status())) co_return read.status();
     out.damaged_snapshots++;
     LogEvent(LogLevel::kWarning, "producer_state",

@@ -177,23 +177,37 @@ TEST_F(ProducerSnapshotPartitionTest,
     }
     EXPECT_EQ(p->last_producer_snapshot(), Offset(28));
 
-    // Grown by 21 more, but not durable while the fdatasync is held: no snapshot.
+    // Grown by 20 more (durable) and one more whose fdatasync is held: the snapshot is of the
+    // durable prefix, at 48, not at the log end 49. (Its own fdatasync waits at the gate too:
+    // release both once both are parked.)
     co_await ProducePlain(*p, 4, 5);  // 28..47
     fault_.HoldSyncs();
     std::vector<std::byte> pending = MakeBatch(1);  // 48
     CO_ASSERT_OK(co_await p->Append(pending));
     std::function<bool()> parked = [this] { return fault_.syncs_waiting() == 1; };
     CO_ASSERT_OK(co_await WaitFor(*reactor_, parked));
-    CO_ASSERT_OK(co_await p->RunRetention());
     {
+      bool done = false;
+      Status result;
+      reactor_->spawn([](std::shared_ptr<Partition> p, bool* done, Status* out) -> Task<void> {
+        *out = co_await p->RunRetention();
+        *done = true;
+      }(p, &done, &result));
+      std::function<bool()> both = [this] { return fault_.syncs_waiting() == 2; };
+      CO_ASSERT_OK(co_await WaitFor(*reactor_, both));
+      EXPECT_EQ(p->log_end_offset(), Offset(49));
+      fault_.ReleaseSyncs();
+      std::function<bool()> finished = [&done] { return done; };
+      CO_ASSERT_OK(co_await WaitFor(*reactor_, finished));
+      CO_ASSERT_OK(result);
       const std::vector<Offset> snapshots = co_await Snapshots();
-      EXPECT_EQ(snapshots, std::vector<Offset>{Offset(28)});
+      EXPECT_EQ(snapshots, (std::vector<Offset>{Offset(28), Offset(48)}));
     }
-    fault_.ReleaseSyncs();
     const int64_t deadline = RequestTimers::NowNs() + 10'000'000'000;
     CO_ASSERT_OK(co_await p->WaitCommitted(Offset(48), deadline));
+    co_await ProducePlain(*p, 4, 5);  // 49..68: due again
 
-    // Durable now: the snapshot at 49 is due. Cut the power while its temp file's fdatasync is
+    // Durable now: the snapshot at 69 is due. Cut the power while its temp file's fdatasync is
     // held (written, not renamed).
     fault_.HoldSyncs();
     bool done = false;
@@ -214,10 +228,10 @@ TEST_F(ProducerSnapshotPartitionTest,
     CO_ASSERT_TRUE(p != nullptr);
     {
       const std::vector<Offset> snapshots = co_await Snapshots();
-      EXPECT_EQ(snapshots, std::vector<Offset>{Offset(28)});
+      EXPECT_EQ(snapshots, (std::vector<Offset>{Offset(28), Offset(48)}));
     }
-    EXPECT_EQ(p->last_producer_snapshot(), Offset(28));
-    EXPECT_EQ(p->log_end_offset(), Offset(49));
+    EXPECT_EQ(p->last_producer_snapshot(), Offset(48));
+    EXPECT_EQ(p->log_end_offset(), Offset(69));
     const DedupCheck dup = p->producer_state().Check(BatchIdentity{7, 0, 0, 2});
     EXPECT_EQ(dup.kind, DedupCheck::kDuplicate);
     EXPECT_EQ(dup.base_offset, Offset(0));
