@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
 namespace spool::testing {
 
 AckedWriter::AckedWriter(std::string bootstrap, std::string topic, int32_t partition,
@@ -88,6 +91,26 @@ std::map<int64_t, std::string> AckedWriter::acked() const {
 int64_t AckedWriter::failed() const {
   std::lock_guard<std::mutex> l(mu_);
   return failed_;
+}
+
+ReplicaCheck CheckScenarioEnd(ReplicatedCluster& cluster, const std::string& topic,
+                              const AckedWriter& writer) {
+  EXPECT_TRUE(cluster.WaitForAll(
+      topic, 0, [](const PartitionView& v) { return v.isr.size() == 3; },
+      std::chrono::milliseconds(30000)))
+      << cluster.Logs();
+  for (int id : cluster.ids()) {
+    EXPECT_TRUE(cluster.node(id).Terminate().ok()) << cluster.node(id).log_tail();
+  }
+  std::map<int, std::string> dirs;
+  for (int id : cluster.ids()) dirs[id] = absl::StrCat(cluster.data_dir(id), "/", topic, "-0");
+  const ReplicaCheck check = CheckReplicaLogs(dirs, writer.acked());
+  for (const std::string& problem : check.problems) ADD_FAILURE() << problem;
+  EXPECT_EQ(check.lost, 0);
+  EXPECT_EQ(check.duplicates, 0);
+  EXPECT_EQ(check.order_violations, 0);
+  EXPECT_EQ(writer.failed(), 0);
+  return check;
 }
 
 }  // namespace spool::testing

@@ -21,6 +21,8 @@
 
 #include "common/status.h"
 #include "producer/producer.h"
+#include "tests/support/replica_logs.h"
+#include "tests/support/replicated_cluster.h"
 
 namespace spool::testing {
 
@@ -54,5 +56,12 @@ class AckedWriter {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
+
+// The end of a scenario: waits until `topic`-0 has its whole ISR (3) again, stops every node
+// cleanly, and checks their logs against `writer`'s acknowledgements (CheckReplicaLogs):
+// gtest failures for every problem, a lost, duplicated or reordered record, or a failed send.
+// Returns the check, for the scenario's printed figures. Call after writer.Stop().
+ReplicaCheck CheckScenarioEnd(ReplicatedCluster& cluster, const std::string& topic,
+                              const AckedWriter& writer);
 
 }  // namespace spool::testing

@@ -21,7 +21,6 @@
 #include "gtest/gtest.h"
 #include "tests/chaos/acked_writer.h"
 #include "tests/support/cluster_test_util.h"
-#include "tests/support/replica_logs.h"
 #include "tests/support/replicated_cluster.h"
 
 namespace spool {
@@ -70,23 +69,11 @@ TEST(PauseLeaderTest, APausedLeaderAcknowledgesNothingAfterItResumes) {
   const double rejoin_ms = MsSince(resumed_at);
   ASSERT_TRUE(writer.WaitAcksAfter(SteadyClock::now(), 200, Millis(30000))) << c.Logs();
   writer.Stop();
-  ASSERT_TRUE(c.WaitForAll(
-      topic, 0, [](const PartitionView& v) { return v.isr.size() == 3; }, Millis(30000)));
-  for (int id : c.ids()) EXPECT_TRUE(c.node(id).Terminate().ok()) << c.node(id).log_tail();
-
-  std::map<int, std::string> dirs;
-  for (int id : c.ids()) dirs[id] = absl::StrCat(c.data_dir(id), "/", topic, "-0");
-  const std::map<int64_t, std::string> acked = writer.acked();
-  const testing::ReplicaCheck check = testing::CheckReplicaLogs(dirs, acked);
-  for (const std::string& problem : check.problems) ADD_FAILURE() << problem;
-  EXPECT_EQ(check.lost, 0);
-  EXPECT_EQ(check.duplicates, 0);
-  EXPECT_EQ(check.order_violations, 0);
-  EXPECT_EQ(writer.failed(), 0);
+  const testing::ReplicaCheck check = testing::CheckScenarioEnd(c, topic, writer);
   std::printf(
       "paused leader %d: new leader %d; acknowledged %zu (%lld failed), lost %lld, duplicates "
       "%lld, order violations %lld; unavailability %.0f ms; ISR whole %.0f ms after SIGCONT\n",
-      victim, moved->leader, acked.size(), static_cast<long long>(writer.failed()),
+      victim, moved->leader, writer.acked().size(), static_cast<long long>(writer.failed()),
       static_cast<long long>(check.lost), static_cast<long long>(check.duplicates),
       static_cast<long long>(check.order_violations), unavailable_ms, rejoin_ms);
 }
