@@ -19,6 +19,7 @@
 #include "tests/support/broker_test_util.h"
 #include "tests/support/fault_file_system.h"
 #include "tests/support/log_test_util.h"
+#include "tests/support/record_test_util.h"
 
 namespace spool::testing {
 namespace {
@@ -28,16 +29,6 @@ using broker::DedupCheck;
 using broker::Partition;
 using broker::RequestTimers;
 using proto::ErrorCode;
-
-std::vector<std::byte> IdempotentBatch(int64_t pid, int16_t epoch, int32_t base_sequence,
-                                       int records) {
-  record::BatchBuilder builder(record::BuilderOptions{
-      .producer_id = pid, .producer_epoch = epoch, .base_sequence = base_sequence});
-  for (int i = 0; i < records; ++i) builder.Append(1'700'000'000'000 + i, "k", "value");
-  StatusOr<std::vector<std::byte>> sealed = builder.Seal();
-  EXPECT_TRUE(sealed.ok()) << sealed.status();
-  return sealed.ok() ? *std::move(sealed) : std::vector<std::byte>{};
-}
 
 class ProducerSnapshotPartitionTest : public LogTest {
  protected:

@@ -17,6 +17,7 @@
 #include "log/log_format.h"
 #include "log/record/batch_builder.h"
 #include "tests/support/log_test_util.h"
+#include "tests/support/record_test_util.h"
 
 namespace spool::testing {
 namespace {
@@ -25,16 +26,6 @@ using broker::BatchIdentity;
 using broker::DedupCheck;
 using broker::ProducerSnapshot;
 using broker::ProducerStateTable;
-
-std::vector<std::byte> IdempotentBatch(int64_t pid, int16_t epoch, int32_t base_sequence,
-                                       int records) {
-  record::BatchBuilder builder(record::BuilderOptions{
-      .producer_id = pid, .producer_epoch = epoch, .base_sequence = base_sequence});
-  for (int i = 0; i < records; ++i) builder.Append(1'700'000'000'000 + i, "k", "value");
-  StatusOr<std::vector<std::byte>> sealed = builder.Seal();
-  EXPECT_TRUE(sealed.ok()) << sealed.status();
-  return sealed.ok() ? *std::move(sealed) : std::vector<std::byte>{};
-}
 
 // A table built the way a leader builds it: random producers, epochs and batch sizes, with
 // evictions (more than 5 batches per producer) and epoch bumps. Returns the end offset.

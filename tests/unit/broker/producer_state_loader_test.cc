@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "log/record/batch_builder.h"
 #include "tests/support/log_test_util.h"
+#include "tests/support/record_test_util.h"
 
 namespace spool::testing {
 namespace {
@@ -17,16 +18,6 @@ namespace {
 using broker::BatchIdentity;
 using broker::DedupCheck;
 using broker::ProducerStateTable;
-
-std::vector<std::byte> IdempotentBatch(int64_t pid, int16_t epoch, int32_t base_sequence,
-                                       int records) {
-  record::BatchBuilder builder(record::BuilderOptions{
-      .producer_id = pid, .producer_epoch = epoch, .base_sequence = base_sequence});
-  for (int i = 0; i < records; ++i) builder.Append(1'700'000'000'000 + i, "k", "value");
-  StatusOr<std::vector<std::byte>> sealed = builder.Seal();
-  EXPECT_TRUE(sealed.ok()) << sealed.status();
-  return sealed.ok() ? *std::move(sealed) : std::vector<std::byte>{};
-}
 
 class ProducerStateLoaderTest : public LogTest {};
 
